@@ -1,0 +1,322 @@
+"""Score expert selection: for every target task, which expert each method picks and how much error that costs.
+
+Inputs are long tables (see `score_selection`); the scores are those of Task2Vec (Table 1) and of the CUB+iNat
+protocol of Wallace et al.: the relative error increase of the chosen expert over the best available expert,
+the target's own expert never being a candidate.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pandas as pd
+
+ORACLE = "oracle"
+RANDOM = "random"
+REFERENCE_METHODS = (ORACLE, RANDOM)
+HIT_TOLERANCE = 1e-12
+
+TRANSFER_COLUMNS = ("expert", "task", "test_error", "n_test")
+DISTANCE_COLUMNS = ("method", "source", "target", "distance")
+SELECTION_COLUMNS = (
+    "method",
+    "target",
+    "chosen",
+    "chosen_error",
+    "optimal_expert",
+    "optimal_error",
+    "relative_increase",
+    "hit",
+    "rank_corr",
+    "n_candidates",
+)
+SUMMARY_COLUMNS = (
+    "method",
+    "n_targets",
+    "mean_optimal_error",
+    "mean_chosen_error",
+    "mean_relative_increase",
+    "median_relative_increase",
+    "top1_hit_rate",
+    "mean_rank_corr",
+)
+
+REFERENCE_N_TEST = 10**9
+
+
+def _require_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    """Raise ValueError naming the table and the columns it lacks."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise ValueError(f"{what} table lacks column(s) {missing}; it has {list(df.columns)}")
+
+
+def _check_transfer(transfer: pd.DataFrame) -> pd.DataFrame:
+    """Validate the transfer table and return its four used columns (test_error float, n_test float)."""
+    _require_columns(transfer, TRANSFER_COLUMNS, "transfer")
+    t = transfer.loc[:, list(TRANSFER_COLUMNS)].copy()
+    t["test_error"] = pd.to_numeric(t["test_error"], errors="raise").astype(float)
+    t["n_test"] = pd.to_numeric(t["n_test"], errors="raise").astype(float)
+    bad = t[~np.isfinite(t["test_error"]) | (t["test_error"] < 0) | (t["test_error"] > 1)]
+    if len(bad):
+        row = bad.iloc[0]
+        raise ValueError(
+            f"transfer table: test_error must be a fraction in [0, 1]; {len(bad)} row(s) are not, "
+            f"e.g. expert={row['expert']!r} task={row['task']!r} test_error={row['test_error']}"
+        )
+    bad = t[~np.isfinite(t["n_test"]) | (t["n_test"] <= 0)]
+    if len(bad):
+        row = bad.iloc[0]
+        raise ValueError(
+            f"transfer table: n_test must be a positive count; {len(bad)} row(s) are not, "
+            f"e.g. expert={row['expert']!r} task={row['task']!r} n_test={row['n_test']}"
+        )
+    dup = t[t.duplicated(["expert", "task"], keep=False)]
+    if len(dup):
+        row = dup.iloc[0]
+        raise ValueError(
+            f"transfer table: {len(dup)} rows share an (expert, task) pair, "
+            f"e.g. expert={row['expert']!r} task={row['task']!r}"
+        )
+    return t
+
+
+def _check_distances(distances: pd.DataFrame | None, generic: str) -> pd.DataFrame:
+    """Validate the distance table and return its four used columns (empty table for None or zero rows)."""
+    if distances is None or len(distances) == 0:
+        return pd.DataFrame({c: pd.Series(dtype=float if c == "distance" else object) for c in DISTANCE_COLUMNS})
+    _require_columns(distances, DISTANCE_COLUMNS, "distance")
+    d = distances.loc[:, list(DISTANCE_COLUMNS)].copy()
+    d["distance"] = pd.to_numeric(d["distance"], errors="raise").astype(float)
+    reserved = sorted(set(d["method"]) & {*REFERENCE_METHODS, generic})
+    if reserved:
+        raise ValueError(f"distance table: method name(s) {reserved} are reserved for the reference selections")
+    bad = d[~np.isfinite(d["distance"])]
+    if len(bad):
+        row = bad.iloc[0]
+        raise ValueError(
+            f"distance table: {len(bad)} non-finite distance(s), e.g. method={row['method']!r} "
+            f"source={row['source']!r} target={row['target']!r}"
+        )
+    dup = d[d.duplicated(["method", "source", "target"], keep=False)]
+    if len(dup):
+        row = dup.iloc[0]
+        raise ValueError(
+            f"distance table: {len(dup)} rows share a (method, source, target) triple, e.g. "
+            f"method={row['method']!r} source={row['source']!r} target={row['target']!r}"
+        )
+    return d
+
+
+def candidate_table(transfer: pd.DataFrame, generic: str = "generic") -> pd.DataFrame:
+    """Candidate (expert, target) rows: every transfer row except the target's own expert and the generic one."""
+    t = _check_transfer(transfer)
+    keep = (t["expert"] != t["task"]) & (t["expert"] != generic)
+    return t[keep].rename(columns={"task": "target"}).reset_index(drop=True)
+
+
+def spearman(x: np.ndarray | pd.Series, y: np.ndarray | pd.Series) -> float:
+    """Spearman rank correlation (average ranks for ties); NaN for fewer than 3 points or a constant input."""
+    rx = pd.Series(np.asarray(x, dtype=float)).rank(method="average").to_numpy()
+    ry = pd.Series(np.asarray(y, dtype=float)).rank(method="average").to_numpy()
+    if len(rx) != len(ry):
+        raise ValueError(f"spearman: inputs differ in length ({len(rx)} vs {len(ry)})")
+    if len(rx) < 3:
+        return float("nan")
+    rx = rx - rx.mean()
+    ry = ry - ry.mean()
+    denom = np.sqrt((rx * rx).sum() * (ry * ry).sum())
+    if denom == 0:
+        return float("nan")
+    return float(np.clip((rx * ry).sum() / denom, -1.0, 1.0))
+
+
+def _optimum(cands: pd.DataFrame) -> pd.DataFrame:
+    """Per target: optimal expert and error (ties by expert name), the relative-increase denominator, n_candidates."""
+    best = cands.sort_values(["target", "test_error", "expert"], kind="mergesort").groupby("target", sort=True).head(1)
+    opt = best.set_index("target")[["expert", "test_error", "n_test"]].rename(
+        columns={"expert": "optimal_expert", "test_error": "optimal_error"}
+    )
+    opt["denominator"] = np.maximum(opt["optimal_error"], 0.5 / opt["n_test"])
+    opt["n_candidates"] = cands.groupby("target").size()
+    return opt.drop(columns="n_test").sort_index()
+
+
+def _method_rows(method: str, cands: pd.DataFrame, dist: pd.DataFrame, opt: pd.DataFrame) -> list[dict]:
+    """Selection rows of one embedding method: the closest candidate per target, and the rank correlation."""
+    d = dist.loc[dist["method"] == method, ["source", "target", "distance"]].rename(columns={"source": "expert"})
+    merged = cands.merge(d, on=["expert", "target"], how="left", validate="one_to_one")
+    missing = merged[merged["distance"].isna()]
+    if len(missing):
+        target, group = next(iter(missing.groupby("target", sort=True)))
+        n_targets = missing["target"].nunique()
+        raise ValueError(
+            f"method {method!r}: no distance (source=expert, target={target!r}) for candidate expert(s) "
+            f"{sorted(group['expert'])}" + (f"; {n_targets - 1} more target(s) also lack rows" if n_targets > 1 else "")
+        )
+    rows = []
+    for target, group in merged.groupby("target", sort=True):
+        o = opt.loc[target]
+        pick = group.sort_values(["distance", "expert"], kind="mergesort").iloc[0]
+        rows.append(
+            _row(method, target, pick["expert"], float(pick["test_error"]), o)
+            | {"rank_corr": spearman(group["distance"], group["test_error"])}
+        )
+    return rows
+
+
+def _row(method: str, target: str, chosen: str | None, chosen_error: float, o: pd.Series) -> dict:
+    """One selection row for a single chosen expert (rank_corr NaN unless the caller sets it)."""
+    return {
+        "method": method,
+        "target": target,
+        "chosen": chosen,
+        "chosen_error": chosen_error,
+        "optimal_expert": o["optimal_expert"],
+        "optimal_error": float(o["optimal_error"]),
+        "relative_increase": (chosen_error - o["optimal_error"]) / o["denominator"],
+        "hit": float(chosen_error <= o["optimal_error"] + HIT_TOLERANCE),
+        "rank_corr": float("nan"),
+        "n_candidates": int(o["n_candidates"]),
+    }
+
+
+def _reference_rows(t: pd.DataFrame, cands: pd.DataFrame, opt: pd.DataFrame, generic: str) -> dict[str, list[dict]]:
+    """Oracle, generic and random rows of every target (random as the exact expectation over candidates)."""
+    rows: dict[str, list[dict]] = {ORACLE: [], generic: [], RANDOM: []}
+    generic_error = t[t["expert"] == generic].set_index("task")["test_error"]
+    for target, group in cands.groupby("target", sort=True):
+        o = opt.loc[target]
+        rows[ORACLE].append(_row(ORACLE, target, o["optimal_expert"], float(o["optimal_error"]), o))
+        if target in generic_error.index:
+            rows[generic].append(_row(generic, target, generic, float(generic_error[target]), o))
+        errors = group["test_error"].to_numpy()
+        rows[RANDOM].append(
+            _row(RANDOM, target, None, float(errors.mean()), o)
+            | {
+                "relative_increase": float(((errors - o["optimal_error"]) / o["denominator"]).mean()),
+                "hit": float((errors <= o["optimal_error"] + HIT_TOLERANCE).mean()),
+            }
+        )
+    return rows
+
+
+def method_order(methods: list[str] | set[str] | pd.Index, generic: str = "generic") -> list[str]:
+    """Display order of methods: oracle, embedding methods by name, generic, random (absent ones skipped)."""
+    present = set(methods)
+    embedding = sorted(present - {ORACLE, RANDOM, generic})
+    return [m for m in [ORACLE, *embedding, generic, RANDOM] if m in present]
+
+
+def _selection_frame(rows: list[dict]) -> pd.DataFrame:
+    """Selection rows to a DataFrame with the fixed column order and dtypes (chosen stays object to hold None)."""
+    sel = pd.DataFrame(rows, columns=list(SELECTION_COLUMNS))
+    sel["chosen"] = sel["chosen"].astype(object)
+    for c in ("chosen_error", "optimal_error", "relative_increase", "hit", "rank_corr"):
+        sel[c] = sel[c].astype(float)
+    sel["n_candidates"] = sel["n_candidates"].astype(int)
+    return sel
+
+
+def summarize_selection(selection: pd.DataFrame, generic: str = "generic") -> pd.DataFrame:
+    """One row per method: target count, mean errors, mean/median relative increase, hit rate, mean rank corr."""
+    _require_columns(selection, SELECTION_COLUMNS, "selection")
+    rows = []
+    for method in method_order(selection["method"].unique(), generic):
+        s = selection[selection["method"] == method]
+        rows.append(
+            {
+                "method": method,
+                "n_targets": int(s["target"].nunique()),
+                "mean_optimal_error": float(s["optimal_error"].mean()),
+                "mean_chosen_error": float(s["chosen_error"].mean()),
+                "mean_relative_increase": float(s["relative_increase"].mean()),
+                "median_relative_increase": float(s["relative_increase"].median()),
+                "top1_hit_rate": float(s["hit"].mean()),
+                "mean_rank_corr": float(s["rank_corr"].mean(skipna=True)),
+            }
+        )
+    summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    summary["n_targets"] = summary["n_targets"].astype(int)
+    return summary
+
+
+def score_selection(
+    transfer: pd.DataFrame,
+    distances: pd.DataFrame | None,
+    generic: str = "generic",
+    seed_free: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score every method's expert choice on every target; return (selection, summary).
+
+    transfer: long table with columns expert, task, test_error (fraction), n_test (others ignored).
+    distances: long table with columns method, source (expert's task), target, distance (lower = closer),
+    or None / zero rows for the reference selections only.
+
+    Targets are the tasks with at least one candidate; candidates for t are the experts e != t, e != generic
+    with a transfer row on t. The optimum and every method's choice break ties by expert name.
+    relative_increase = (err(chosen) - err(optimal)) / max(err(optimal), 0.5 / n_test): the floor of half a
+    test image (n_test of the optimal expert's row) only matters when the optimal error is 0, where the ratio is
+    otherwise undefined; optimal_error still holds the true value. hit = err(chosen) <= err(optimal) (ties hit).
+    rank_corr = Spearman(distance, error) over the candidates (positive = closer experts transfer better).
+    Reference methods: oracle (the optimum), random (exact expectation over the candidates: chosen None, mean
+    error, mean relative increase, fraction of candidates at the optimum as hit), and generic (only on targets
+    with a generic row). The random baseline needs no seed, so seed_free must be True.
+    Raises ValueError when a candidate lacks a distance row for a method, naming method, target and experts.
+    """
+    if seed_free is not True:
+        raise ValueError("score_selection: only the exact (seed-free) expectation of the random baseline exists")
+    t = _check_transfer(transfer)
+    dist = _check_distances(distances, generic)
+    cands = candidate_table(t, generic)
+    if cands.empty:
+        raise ValueError("transfer table: no target has a candidate expert (an expert other than its own/generic)")
+    opt = _optimum(cands)
+    reference = _reference_rows(t, cands, opt, generic)
+    by_method = {m: _method_rows(m, cands, dist, opt) for m in sorted(dist["method"].unique())} | reference
+    rows = [row for method in method_order(by_method, generic) for row in by_method[method]]
+    selection = _selection_frame(rows)
+    return selection, summarize_selection(selection, generic)
+
+
+def similarity_to_distance(sim: pd.DataFrame, method: str) -> pd.DataFrame:
+    """Square similarity matrix (index = source, columns = target) -> long distance table, distance = -similarity.
+
+    The diagonal is dropped, and so are missing (NaN) entries, which score_selection then reports by name.
+    """
+    if not sim.index.is_unique or not sim.columns.is_unique:
+        raise ValueError(f"similarity matrix for {method!r}: task names in index/columns must be unique")
+    if set(sim.index) != set(sim.columns):
+        only_rows = sorted(set(sim.index) - set(sim.columns))
+        only_cols = sorted(set(sim.columns) - set(sim.index))
+        raise ValueError(
+            f"similarity matrix for {method!r} is not square over one task list: "
+            f"only in index {only_rows}, only in columns {only_cols}"
+        )
+    values = sim.to_numpy(dtype=float)
+    source = np.repeat(np.asarray(sim.index, dtype=object), len(sim.columns))
+    target = np.tile(np.asarray(sim.columns, dtype=object), len(sim.index))
+    long = pd.DataFrame({"method": method, "source": source, "target": target, "distance": -values.ravel()})
+    keep = (long["source"] != long["target"]) & long["distance"].notna()
+    return long[keep].reset_index(drop=True)
+
+
+def load_reference_cub_inat(folder: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read the published CUB+iNat CSVs as (transfer, distances): errors as fractions, imagenet as generic, TTK.
+
+    n_test is not published; it is set to 10**9 so the zero-error floor of score_selection never applies
+    (no released error is 0 anyway).
+    """
+    raw = pd.read_csv(os.path.join(folder, "transfer_errors.csv"))
+    _require_columns(raw, ("target_task", "source", "test_error_pct"), "transfer_errors.csv")
+    transfer = pd.DataFrame(
+        {
+            "expert": raw["source"].replace({"imagenet": "generic"}).astype(object),
+            "task": raw["target_task"].astype(object),
+            "test_error": raw["test_error_pct"].astype(float) / 100.0,
+            "n_test": np.full(len(raw), REFERENCE_N_TEST, dtype=np.int64),
+        }
+    )
+    sim = pd.read_csv(os.path.join(folder, "ttk_similarity.csv"), index_col=0)
+    return transfer, similarity_to_distance(sim, "ttk")

@@ -1,0 +1,259 @@
+"""Selection scoring: published CUB+iNat figures and hand-computed answers on tiny tables; the plots render."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from taskspace.plots import plot_selection, plot_summary
+from taskspace.selection import (
+    SELECTION_COLUMNS,
+    SUMMARY_COLUMNS,
+    load_reference_cub_inat,
+    score_selection,
+    similarity_to_distance,
+    spearman,
+)
+
+CUB_INAT = Path(__file__).parent / "data" / "cub_inat"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def transfer_table(rows: list[tuple[str, str, float]], n_test: int = 100) -> pd.DataFrame:
+    """(expert, task, test_error) triples -> transfer table, with an extra column that must be ignored."""
+    df = pd.DataFrame(rows, columns=["expert", "task", "test_error"])
+    df["n_test"] = n_test
+    df["seed"] = 7
+    return df
+
+
+def distance_table(rows: list[tuple[str, str, str, float]]) -> pd.DataFrame:
+    """(method, source, target, distance) quadruples -> distance table."""
+    return pd.DataFrame(rows, columns=["method", "source", "target", "distance"])
+
+
+def row(selection: pd.DataFrame, method: str, target: str) -> pd.Series:
+    """The single selection row of (method, target)."""
+    match = selection[(selection["method"] == method) & (selection["target"] == target)]
+    assert len(match) == 1, f"expected one row for {method}/{target}, got {len(match)}"
+    return match.iloc[0]
+
+
+@pytest.fixture(scope="module")
+def reference() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    transfer, distances = load_reference_cub_inat(CUB_INAT)
+    selection, summary = score_selection(transfer, distances)
+    return transfer, distances, selection, summary
+
+
+@pytest.mark.parametrize(
+    ("method", "column", "expected_pct"),
+    [
+        ("oracle", "mean_optimal_error", 31.18),
+        ("random", "mean_relative_increase", 59.77),
+        ("ttk", "mean_relative_increase", 23.94),
+        ("generic", "mean_relative_increase", 24.17),
+    ],
+)
+def test_reference_cub_inat_reproduces_published_figures(reference, method, column, expected_pct):
+    summary = reference[3].set_index("method")
+    assert abs(100 * summary.loc[method, column] - expected_pct) < 0.005
+
+
+def test_reference_cub_inat_tables(reference):
+    transfer, distances, selection, summary = reference
+    assert list(summary["method"]) == ["oracle", "ttk", "generic", "random"]
+    assert (summary["n_targets"] == 50).all()
+    assert transfer["test_error"].between(0, 1).all()
+    assert (transfer["expert"] == "generic").sum() == 50
+    assert len(distances) == 50 * 49 and set(distances["method"]) == {"ttk"}
+    assert (selection["n_candidates"] == 49).all()
+    assert (selection["optimal_expert"] != selection["target"]).all()
+    picked = selection[selection["method"] != "random"]
+    assert (picked["chosen"] != picked["target"]).all()
+
+
+def test_columns_and_method_order():
+    transfer = transfer_table([("a", "X", 0.1), ("b", "X", 0.2), ("generic", "X", 0.15)])
+    distances = distance_table(
+        [(m, e, "X", d) for m, ds in {"zeta": (1, 2), "alpha": (2, 1)}.items() for e, d in zip("ab", ds)]
+    )
+    selection, summary = score_selection(transfer, distances)
+    assert tuple(selection.columns) == SELECTION_COLUMNS
+    assert tuple(summary.columns) == SUMMARY_COLUMNS
+    order = ["oracle", "alpha", "zeta", "generic", "random"]
+    assert list(summary["method"]) == order
+    assert list(selection["method"]) == order
+
+
+def test_own_expert_is_never_a_candidate():
+    # Expert "A" is task A's own expert: lowest error and lowest distance, yet never chosen nor optimal.
+    transfer = transfer_table([("A", "A", 0.05), ("B", "A", 0.2), ("C", "A", 0.3)])
+    distances = distance_table([("m", "A", "A", 0.0), ("m", "B", "A", 0.5), ("m", "C", "A", 0.1)])
+    selection, _ = score_selection(transfer, distances)
+    r = row(selection, "m", "A")
+    assert r["chosen"] == "C" and r["chosen_error"] == pytest.approx(0.3)
+    assert r["optimal_expert"] == "B" and r["optimal_error"] == pytest.approx(0.2)
+    assert r["relative_increase"] == pytest.approx(0.5)
+    assert r["hit"] == 0.0
+    assert r["n_candidates"] == 2
+    assert math.isnan(r["rank_corr"])  # two candidates only
+    assert row(selection, "oracle", "A")["chosen"] == "B"
+    assert row(selection, "random", "A")["chosen_error"] == pytest.approx(0.25)
+
+
+def test_ties_are_broken_by_expert_name_and_a_tie_with_the_optimum_hits():
+    # Rows listed in reverse name order so that input order cannot decide.
+    transfer = transfer_table([("q", "T", 0.5), ("m", "T", 0.2), ("k", "T", 0.2)])
+    distances = distance_table([("d", "q", "T", 0.5), ("d", "m", "T", 0.5), ("d", "k", "T", 0.9)])
+    selection, _ = score_selection(transfer, distances)
+    r = row(selection, "d", "T")
+    assert r["optimal_expert"] == "k"  # k and m tie on error
+    assert r["chosen"] == "m"  # m and q tie on distance
+    assert r["relative_increase"] == 0.0
+    assert r["hit"] == 1.0
+    assert row(selection, "oracle", "T")["chosen"] == "k"
+
+
+def test_random_is_the_exact_expectation_over_candidates():
+    transfer = transfer_table([("a", "T", 0.1), ("b", "T", 0.2), ("c", "T", 0.3), ("d", "T", 0.1), ("T", "T", 0.0)])
+    selection, summary = score_selection(transfer, None)
+    r = row(selection, "random", "T")
+    assert pd.isna(r["chosen"])
+    assert r["chosen_error"] == pytest.approx(0.175)
+    assert r["relative_increase"] == pytest.approx((0 + 1 + 2 + 0) / 4)
+    assert r["hit"] == pytest.approx(0.5)
+    assert math.isnan(r["rank_corr"])
+    assert r["n_candidates"] == 4
+    assert list(summary["method"]) == ["oracle", "random"]
+
+
+def test_zero_optimal_error_uses_half_a_test_image_as_denominator():
+    transfer = transfer_table([("a", "T", 0.0), ("b", "T", 0.01)], n_test=200)
+    distances = distance_table([("m", "a", "T", 2.0), ("m", "b", "T", 1.0)])
+    selection, _ = score_selection(transfer, distances)
+    r = row(selection, "m", "T")
+    assert r["optimal_error"] == 0.0
+    assert r["relative_increase"] == pytest.approx(0.01 / (0.5 / 200))
+    assert row(selection, "random", "T")["relative_increase"] == pytest.approx(0.01 / (0.5 / 200) / 2)
+    assert row(selection, "oracle", "T")["relative_increase"] == 0.0
+
+
+def test_missing_distance_row_raises_naming_method_target_and_experts():
+    transfer = transfer_table([("a", "T", 0.1), ("b", "T", 0.2), ("c", "T", 0.3)])
+    distances = distance_table([("fisher", "a", "T", 1.0)])
+    with pytest.raises(ValueError, match="fisher") as info:
+        score_selection(transfer, distances)
+    message = str(info.value)
+    assert "'T'" in message and "'b'" in message and "'c'" in message
+
+
+def test_hit_rates_rank_correlation_sign_and_summary():
+    errors = {"X": {"a": 0.1, "b": 0.2, "c": 0.4}, "Y": {"a": 0.3, "b": 0.2, "c": 0.1}}
+    rows = [(e, t, err) for t, per in errors.items() for e, err in per.items()] + [("generic", "X", 0.15)]
+    transfer = transfer_table(rows)
+    up = {"a": 1.0, "b": 2.0, "c": 3.0}
+    distances = distance_table(
+        [("up", e, t, d) for t in "XY" for e, d in up.items()]
+        + [("down", e, t, 4.0 - d) for t in "XY" for e, d in up.items()]
+    )
+    selection, summary = score_selection(transfer, distances)
+
+    assert row(selection, "up", "X")["rank_corr"] == pytest.approx(1.0)  # distance ordered like error
+    assert row(selection, "up", "Y")["rank_corr"] == pytest.approx(-1.0)  # reversed
+    assert row(selection, "down", "X")["rank_corr"] == pytest.approx(-1.0)
+    assert row(selection, "up", "Y")["relative_increase"] == pytest.approx(2.0)
+    assert row(selection, "down", "X")["chosen"] == "c"
+
+    s = summary.set_index("method")
+    assert s.loc["up", "n_targets"] == 2
+    assert s.loc["up", "top1_hit_rate"] == pytest.approx(0.5)
+    assert s.loc["up", "mean_relative_increase"] == pytest.approx(1.0)
+    assert s.loc["up", "mean_chosen_error"] == pytest.approx(0.2)
+    assert s.loc["up", "mean_rank_corr"] == pytest.approx(0.0)
+    assert s.loc["down", "mean_relative_increase"] == pytest.approx(1.5)  # (3 + 0) / 2
+    assert s.loc["oracle", "top1_hit_rate"] == 1.0
+    assert s.loc["random", "top1_hit_rate"] == pytest.approx(1 / 3)
+    assert s.loc["random", "mean_relative_increase"] == pytest.approx((4 / 3 + 1) / 2)
+    assert s.loc["generic", "n_targets"] == 1  # generic rows only where the transfer table has them
+    assert s.loc["generic", "mean_relative_increase"] == pytest.approx(0.5)
+    assert s.loc["generic", "top1_hit_rate"] == 0.0
+    assert math.isnan(s.loc["oracle", "mean_rank_corr"])
+
+
+def test_generic_beating_the_optimum_is_a_negative_increase_and_a_hit():
+    transfer = transfer_table([("a", "T", 0.2), ("b", "T", 0.3), ("generic", "T", 0.1)])
+    selection, _ = score_selection(transfer, distance_table([]))
+    assert score_selection(transfer, pd.DataFrame())[0].equals(selection)
+    r = row(selection, "generic", "T")
+    assert r["chosen"] == "generic"
+    assert r["relative_increase"] == pytest.approx(-0.5)
+    assert r["hit"] == 1.0
+    assert row(selection, "oracle", "T")["optimal_expert"] == "a"  # generic is never a candidate
+
+
+def test_spearman_known_values():
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    assert spearman([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(0.8)
+    assert math.isnan(spearman([1, 2], [1, 2]))
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+
+
+def test_similarity_to_distance_drops_diagonal_and_negates():
+    names = ["p", "q", "r"]
+    sim = pd.DataFrame([[9.0, 0.2, 0.7], [0.1, 9.0, 0.3], [0.5, 0.6, 9.0]], index=names, columns=names)
+    d = similarity_to_distance(sim, "ttk")
+    assert list(d.columns) == ["method", "source", "target", "distance"]
+    assert len(d) == 6 and (d["source"] != d["target"]).all() and (d["method"] == "ttk").all()
+    assert d.set_index(["source", "target"]).loc[("p", "r"), "distance"] == pytest.approx(-0.7)
+    # The most similar expert is chosen: for target q, sim(p, q) = 0.2 < sim(r, q) = 0.6.
+    transfer = transfer_table([("p", "q", 0.3), ("r", "q", 0.4)])
+    selection, _ = score_selection(transfer, d)
+    assert row(selection, "ttk", "q")["chosen"] == "r"
+    with pytest.raises(ValueError, match="square"):
+        similarity_to_distance(sim.iloc[:, :2], "ttk")
+
+
+def test_invalid_inputs_raise():
+    transfer = transfer_table([("a", "T", 0.1), ("b", "T", 0.2)])
+    with pytest.raises(ValueError, match="reserved"):
+        score_selection(transfer, distance_table([("random", "a", "T", 1.0), ("random", "b", "T", 2.0)]))
+    with pytest.raises(ValueError, match="fraction"):
+        score_selection(transfer_table([("a", "T", 12.0), ("b", "T", 0.2)]), None)
+    with pytest.raises(ValueError, match="seed"):
+        score_selection(transfer, None, seed_free=False)
+
+
+def test_plots_write_png_for_reference_data(reference, tmp_path):
+    transfer, _, selection, summary = reference
+    plot_selection(transfer, selection, tmp_path / "selection.png")
+    plot_summary(summary, tmp_path / "summary.png")
+    for name in ("selection.png", "summary.png"):
+        data = (tmp_path / name).read_bytes()
+        assert data.startswith(PNG_SIGNATURE) and len(data) > 1000
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["selection.png", "summary.png"]  # no temporary left
+
+
+def test_plots_write_png_for_a_small_table(tmp_path):
+    # One target with a single candidate (no violin possible) and one with a constant error.
+    transfer = transfer_table(
+        [("a", "X", 0.1), ("generic", "X", 0.2), ("a", "Y", 0.3), ("b", "Y", 0.3), ("X", "Y", 0.3)]
+    )
+    distances = distance_table(
+        [("m1", "a", "X", 1.0), ("m1", "a", "Y", 1.0), ("m1", "b", "Y", 2.0), ("m1", "X", "Y", 0.5)]
+        + [("m2", "a", "X", 1.0), ("m2", "a", "Y", 3.0), ("m2", "b", "Y", 2.0), ("m2", "X", "Y", 1.5)]
+    )
+    selection, summary = score_selection(transfer, distances)
+    out = tmp_path / "sub" / "selection.png"
+    plot_selection(transfer, selection, out, order=["Y", "X"])
+    plot_summary(summary, tmp_path / "summary.png")
+    assert out.read_bytes().startswith(PNG_SIGNATURE)
+    assert (tmp_path / "summary.png").read_bytes().startswith(PNG_SIGNATURE)
+    with pytest.raises(ValueError, match="absent"):
+        plot_selection(transfer, selection, tmp_path / "bad.png", order=["Z"])
+    assert np.isclose(row(selection, "random", "Y")["hit"], 1.0)
