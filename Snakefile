@@ -1,0 +1,44 @@
+# taskspace: which pretrained expert should I transfer from for a new image task?
+#
+# results/
+#   tasks/{task}.h5                  one task: uint8 images, labels, train/test split, class names, provenance
+#   tasks.parquet                    one row per task (source task included)
+#   probe/probe.pt, probe/metrics.parquet
+#   experts/{task}.pt, experts/{task}.metrics.parquet
+#   transfer/{expert}/{task}.parquet one (expert, task) pair; expert "generic" = the probe
+#   transfer.parquet                 the full expert x task matrix, long format
+#   embeddings/{method}/{task}.h5    one task's embedding; gathered into embeddings.h5
+#   distances/{method}.parquet       source, target, distance
+#   selection.parquet, summary.parquet, plots/*.png
+#   logs/{rule}/..., benchmarks/{rule}/...
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/split.smk"
+include: "rules/probe.smk"
+include: "rules/experts.smk"
+include: "rules/transfer.smk"
+include: "rules/embed.smk"
+include: "rules/select.smk"
+
+
+localrules:
+    all,
+
+
+rule all:
+    default_target: True
+    input:
+        "results/tasks.parquet",
+        "results/transfer.parquet",
+        "results/embeddings.h5",
+        "results/summary.parquet",
+        "results/plots/selection_violin.png",
+        "results/plots/summary.png",

@@ -1,0 +1,28 @@
+"""Where tensors go: CUDA when the job really has a GPU, otherwise the CPU."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+
+def select_device(preference: str | None = None) -> torch.device:
+    """Pick the device: ``preference`` or $TASKSPACE_DEVICE ("auto", "cpu", "cuda", "cuda:1"), auto = CUDA if usable.
+
+    A job that was handed a GPU by the scheduler (CUDA_VISIBLE_DEVICES set) on a machine where CUDA cannot
+    initialise falls back to the CPU instead of failing.
+    """
+    choice = (preference or os.environ.get("TASKSPACE_DEVICE") or "auto").lower()
+    if choice == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if choice.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(f"device {choice!r} was requested (TASKSPACE_DEVICE) but CUDA is not available here")
+    return torch.device(choice)
+
+
+def configure_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads for torch ops issued from the calling thread (set per job, as jobs may share a process)."""
+    threads = max(1, int(threads))
+    if torch.get_num_threads() != threads:
+        torch.set_num_threads(threads)

@@ -1,0 +1,34 @@
+"""Domain embedding baseline: the mean probe feature of a task's training images; cosine distance."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..training import to_tensor
+from ..transfer import extract_features
+from . import Embedding, EmbeddingMethod, pairwise_long, register_method
+
+
+def cosine_distance_matrix(vectors: np.ndarray) -> np.ndarray:
+    """1 - cosine similarity between every pair of rows."""
+    norm = np.linalg.norm(vectors, axis=1, keepdims=True)
+    unit = vectors / np.where(norm > 0, norm, 1.0)
+    return np.clip(1.0 - unit @ unit.T, 0.0, 2.0)
+
+
+@register_method("domain")
+class DomainEmbedding(EmbeddingMethod):
+    """Average of the probe's penultimate features over the task's training images (labels unused)."""
+
+    def embed(self, probe, images, labels, normalization, device, seed) -> Embedding:
+        x = to_tensor(images, normalization)
+        feats = extract_features(probe, x, int(self.cfg.get("batch_size", 256)), device)
+        vector = feats.mean(0).numpy()
+        if not np.isfinite(vector).all():
+            raise FloatingPointError("non-finite probe features")
+        return Embedding(vector, {"estimator": "mean penultimate features", "n_images": len(images)})
+
+    def distances(self, embeddings: dict[str, np.ndarray]) -> pd.DataFrame:
+        names = sorted(embeddings)
+        return pairwise_long(names, cosine_distance_matrix(np.stack([embeddings[n] for n in names])))

@@ -1,0 +1,316 @@
+"""One function per workflow job: read the job's inputs, call the science, write its outputs atomically.
+
+The rules of the Snakefile call these (through ``workflow_scripts/`` or ``run:`` blocks); they are plain functions,
+usable without Snakemake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+import traceback
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from . import __version__
+from .data import build_task, plan_tasks
+from .io import atomic_path, load_checkpoint, read_task, read_table, save_checkpoint, write_table, write_task
+
+GENERIC = "generic"
+
+
+@contextlib.contextmanager
+def job_log(path: str | os.PathLike | None) -> Iterator:
+    """A per-job log file (safe when several jobs share one process); a failure's traceback lands in it too."""
+    if path is None:
+        yield lambda msg: None
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    shares_stderr = os.path.abspath(getattr(sys.stderr, "name", "")) == os.path.abspath(path)
+    with open(path, "a" if shares_stderr else "w") as fh:
+        start = time.perf_counter()
+
+        def log(msg: str) -> None:
+            fh.write(f"[{time.perf_counter() - start:8.2f}s] {msg}\n")
+            fh.flush()
+
+        try:
+            yield log
+        except BaseException:
+            fh.write(traceback.format_exc())
+            raise
+
+
+# ---------------------------------------------------------------- split
+
+
+def split_task(data_cfg: dict, task: str, output: str, log: str | None = None) -> None:
+    """Generate (or load) one task and write ``results/tasks/{task}.h5``."""
+    with job_log(log) as say:
+        spec = next(s for s in plan_tasks(data_cfg) if s.name == task)
+        data = build_task(data_cfg, task)
+        say(f"built {task}: {len(data.labels)} images, {len(data.class_names)} classes")
+        write_task(output, task, spec.role, data)
+
+
+def tabulate_tasks(data_cfg: dict, task_files: dict[str, str], output: str) -> None:
+    """``results/tasks.parquet``: one row per task (the source task included) with its sizes and taxonomy."""
+    rows = []
+    for spec in plan_tasks(data_cfg):
+        if spec.name not in task_files:
+            continue
+        _, attrs = read_task(task_files[spec.name])
+        row = {
+            "task": spec.name,
+            "role": spec.role,
+            "source": spec.source,
+            "n_classes": int(attrs["n_classes"]),
+            "n_train": int(attrs["n_train"]),
+            "n_test": int(attrs["n_test"]),
+            "resolution": int(attrs["provenance"].get("resolution", 0)),
+            "path": str(task_files[spec.name]),
+        }
+        row.update(dict(spec.taxonomy))
+        rows.append(row)
+    write_table(pd.DataFrame(rows), output, {"data": data_cfg})
+
+
+# ---------------------------------------------------------------- probe and experts
+
+
+def _configure(threads: int):
+    from .device import configure_threads, select_device
+
+    configure_threads(threads)
+    return select_device()
+
+
+def train_probe(
+    source_task: str, probe_cfg: dict, seed: int, output: str, metrics: str, threads: int = 1, log: str | None = None
+) -> None:
+    """The probe network: trained on the broad source task (``weights: source``) or left at its seeded init."""
+    import torch
+
+    from .models import Network
+    from .training import channel_stats, checkpoint, fit, stable_seed, to_tensor
+
+    with job_log(log) as say:
+        device = _configure(threads)
+        data, _ = read_task(source_task)
+        normalization = channel_stats(data.images[data.is_train])
+        torch.manual_seed(stable_seed(seed, "probe-init"))
+        net = Network(probe_cfg["arch"], len(data.class_names))
+        history: list[dict] = []
+        if probe_cfg["weights"] == "source":
+            x = to_tensor(data.images, normalization)
+            y = torch.from_numpy(data.labels)
+            tr, te = torch.from_numpy(data.is_train), torch.from_numpy(~data.is_train)
+            history = fit(net, x[tr], y[tr], probe_cfg["train"], stable_seed(seed, "probe-train"), device, x[te], y[te])
+            say(f"probe trained: final test accuracy {history[-1].get('test_accuracy', float('nan')):.3f}")
+        ckpt = checkpoint(
+            net.cpu(),
+            role="probe",
+            task="source",
+            classes=list(data.class_names),
+            normalization=normalization,
+            resolution=int(data.images.shape[1]),
+            config=probe_cfg,
+            seed=seed,
+            metrics=history,
+        )
+        write_table(pd.DataFrame(history, columns=_METRIC_COLUMNS), metrics, {"probe": probe_cfg, "seed": seed})
+        save_checkpoint(output, ckpt)
+
+
+_METRIC_COLUMNS = ["epoch", "steps", "lr", "train_loss", "train_accuracy", "seconds", "test_loss", "test_accuracy"]
+
+
+def train_expert(
+    probe: str, task_file: str, task: str, expert_cfg: dict, seed: int, output: str, metrics: str,
+    threads: int = 1, log: str | None = None,
+) -> None:
+    """Fine-tune the probe on one task's training split; keep weights, config, seed and per-epoch metrics."""
+    import torch
+
+    from .training import checkpoint, fit, network_from_checkpoint, stable_seed, to_tensor
+
+    with job_log(log) as say:
+        device = _configure(threads)
+        probe_ckpt = load_checkpoint(probe)
+        data, _ = read_task(task_file)
+        net = network_from_checkpoint(probe_ckpt)
+        task_seed = stable_seed(seed, "expert", task)
+        net.replace_head(len(data.class_names), torch.Generator().manual_seed(task_seed))
+        x = to_tensor(data.images, probe_ckpt["normalization"])
+        y = torch.from_numpy(data.labels)
+        tr, te = torch.from_numpy(data.is_train), torch.from_numpy(~data.is_train)
+        history = fit(net, x[tr], y[tr], expert_cfg["train"], task_seed, device, x[te], y[te])
+        say(f"expert {task}: final test accuracy {history[-1]['test_accuracy']:.3f}")
+        df = pd.DataFrame(history, columns=_METRIC_COLUMNS)
+        df.insert(0, "expert", task)
+        ckpt = checkpoint(
+            net.cpu(), role="expert", task=task, classes=list(data.class_names),
+            normalization=probe_ckpt["normalization"], resolution=probe_ckpt["resolution"],
+            config=expert_cfg, seed=seed, metrics=history,
+        )
+        write_table(df, metrics, {"experts": expert_cfg, "seed": seed, "task": task})
+        save_checkpoint(output, ckpt)
+
+
+# ---------------------------------------------------------------- transfer
+
+
+@lru_cache(maxsize=8)
+def _cached_network(path: str, mtime_ns: int, size: int):
+    """Networks stay loaded between the transfer jobs that run in one process (an expert serves every task)."""
+    from .training import network_from_checkpoint
+
+    ckpt = load_checkpoint(path)
+    return network_from_checkpoint(ckpt), ckpt["normalization"]
+
+
+def load_network(path: str):
+    """The network of a checkpoint and its input normalisation, cached by (path, mtime, size)."""
+    st = os.stat(path)
+    return _cached_network(os.path.abspath(path), st.st_mtime_ns, st.st_size)
+
+
+def transfer_pair(
+    expert: str, expert_ckpt: str, task: str, task_file: str, transfer_cfg: dict, output: str,
+    threads: int = 1, log: str | None = None,
+) -> dict:
+    """Frozen ``expert`` features of ``task``'s images, a linear classifier on the train split, its test error."""
+    import torch
+
+    from .training import to_tensor
+    from .transfer import extract_features, linear_probe_error, pair_row
+
+    with job_log(log) as say:
+        t0 = time.perf_counter()
+        device = _configure(threads)
+        net, normalization = load_network(expert_ckpt)
+        data, _ = read_task(task_file)
+        x = to_tensor(data.images, normalization)
+        t1 = time.perf_counter()
+        feats = extract_features(net, x, int(transfer_cfg["batch_size"]), device)
+        t2 = time.perf_counter()
+        tr = torch.from_numpy(data.is_train)
+        y = torch.from_numpy(data.labels)
+        result = linear_probe_error(
+            feats[tr], y[tr], feats[~tr], y[~tr], len(data.class_names),
+            float(transfer_cfg["l2"]), int(transfer_cfg["max_iter"]),
+        )
+        t3 = time.perf_counter()
+        row = pair_row(expert, task, data.labels, data.is_train)
+        row.update(result)
+        row.update(
+            classifier="logistic", l2=float(transfer_cfg["l2"]), seconds_load=t1 - t0,
+            seconds_features=t2 - t1, seconds_fit=t3 - t2,
+        )
+        say(f"{expert} -> {task}: test error {row['test_error']:.4f}")
+        write_table(pd.DataFrame([row]), output, {"transfer": transfer_cfg})
+        return row
+
+
+def gather_tables(inputs: list[str], output: str, provenance: dict | None = None) -> pd.DataFrame:
+    """Concatenate per-job Parquet tables into one."""
+    df = pd.concat([read_table(p) for p in inputs], ignore_index=True)
+    write_table(df, output, provenance)
+    return df
+
+
+# ---------------------------------------------------------------- embeddings
+
+
+def embed_task(
+    method: str, method_cfg: dict, probe: str, task_file: str, task: str, seed: int, output: str,
+    threads: int = 1, log: str | None = None,
+) -> None:
+    """Embed one task with ``method`` and the probe; write ``results/embeddings/{method}/{task}.h5``."""
+    import h5py
+
+    from .embeddings import get_method
+    from .training import stable_seed
+
+    with job_log(log) as say:
+        device = _configure(threads)
+        net, normalization = load_network(probe)
+        data, _ = read_task(task_file)
+        m = get_method(method, method_cfg)
+        emb = m.embed(net, data.images[data.is_train], data.labels[data.is_train], normalization, device,
+                      stable_seed(seed, "embed", method, task))
+        if not np.isfinite(emb.vector).all():
+            raise FloatingPointError(f"embedding of task {task!r} by method {method!r} is not finite")
+        with atomic_path(output) as tmp, h5py.File(tmp, "w") as f:
+            f.create_dataset("embedding", data=emb.vector.astype(np.float64))
+            f.attrs.update(_h5_attrs({"method": method, "task": task, "probe": str(probe), "seed": seed,
+                                      "config": method_cfg, "taskspace_version": __version__, **emb.attrs}))
+        say(f"{method} embedding of {task}: {emb.vector.shape[0]} values")
+
+
+def _h5_attrs(values: dict) -> dict:
+    import json
+
+    return {k: v if isinstance(v, (int, float, str)) else json.dumps(v, sort_keys=True, default=str)
+            for k, v in values.items()}
+
+
+def read_embeddings(files: dict[str, str]) -> dict[str, np.ndarray]:
+    """Load per-task embedding files into {task: vector}."""
+    import h5py
+
+    out = {}
+    for task, path in files.items():
+        with h5py.File(path, "r") as f:
+            out[task] = f["embedding"][()]
+    return out
+
+
+def gather_embeddings(files: dict[str, dict[str, str]], output: str) -> None:
+    """``results/embeddings.h5``: one group per method, one dataset per task, attrs copied from the task files."""
+    import h5py
+
+    with atomic_path(output) as tmp, h5py.File(tmp, "w") as out:
+        for method, per_task in files.items():
+            group = out.create_group(method)
+            for task, path in per_task.items():
+                with h5py.File(path, "r") as f:
+                    ds = group.create_dataset(task, data=f["embedding"][()])
+                    ds.attrs.update(dict(f.attrs))
+
+
+def compute_distances(method: str, method_cfg: dict, files: dict[str, str], output: str) -> None:
+    """``results/distances/{method}.parquet``: the method's distance from every task (source) to every other."""
+    from .embeddings import get_method
+
+    df = get_method(method, method_cfg).distances(read_embeddings(files))
+    df.insert(0, "method", method)
+    write_table(df, output, {"method": method, "config": method_cfg})
+
+
+# ---------------------------------------------------------------- selection
+
+
+def score(transfer: str, distances: list[str], selection: str, summary: str, scoring_cfg: dict | None = None) -> None:
+    """Score every method's choices against the transfer matrix (``selection``/``summary`` tables)."""
+    from .selection import score_selection
+
+    table = read_table(transfer)
+    dist = pd.concat([read_table(p) for p in distances], ignore_index=True) if distances else None
+    sel, summ = score_selection(table, dist, generic=GENERIC)
+    write_table(sel, selection, {"scoring": scoring_cfg or {}})
+    write_table(summ, summary, {"scoring": scoring_cfg or {}})
+
+
+def plot(transfer: str, selection: str, summary: str, violin: str, bars: str) -> None:
+    """The per-target error distribution with each method's choice, and the summary bar chart."""
+    from .plots import plot_selection, plot_summary
+
+    plot_selection(read_table(transfer), read_table(selection), violin, generic=GENERIC)
+    plot_summary(read_table(summary), bars, generic=GENERIC)

@@ -1,0 +1,63 @@
+# Imports, the config check, the task and expert lists, wildcard constraints and every input function.
+import re
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(workflow.basedir) / "lib"))
+
+from taskspace import __version__ as TASKSPACE_VERSION
+from taskspace.config import validate_config
+from taskspace.data import plan_tasks
+
+# Schema check (defaults filled in) and the task plan: bad input stops here, before any job runs.
+validate_config(config)
+PLAN = {spec.name: spec for spec in plan_tasks(config["data"])}
+SOURCE_TASK = next(name for name, spec in PLAN.items() if spec.role == "source")
+TASKS = sorted(name for name, spec in PLAN.items() if spec.role == "task")
+GENERIC = "generic"
+EXPERTS = TASKS + [GENERIC]
+METHODS = list(config["embeddings"]["methods"])
+
+
+wildcard_constraints:
+    task="|".join(map(re.escape, [SOURCE_TASK] + TASKS)),
+    expert="|".join(map(re.escape, EXPERTS)),
+    method="|".join(map(re.escape, METHODS)),
+
+
+def split_params(wildcards):
+    """The data config that makes this task: the task list and other tasks' overrides are left out."""
+    data = {k: v for k, v in config["data"].items() if k != "tasks"}
+    for name, section in list(data.items()):
+        if isinstance(section, dict) and "overrides" in section:
+            data[name] = dict(section, overrides={
+                t: o for t, o in section["overrides"].items() if t == wildcards.task
+            })
+    return data
+
+
+def task_file(wildcards):
+    return f"results/tasks/{wildcards.task}.h5"
+
+
+def expert_checkpoint(wildcards):
+    if wildcards.expert == GENERIC:
+        return "results/probe/probe.pt"
+    return f"results/experts/{wildcards.expert}.pt"
+
+
+def method_params(wildcards):
+    return config["embeddings"].get(wildcards.method, {})
+
+
+def method_embeddings(wildcards):
+    return {t: f"results/embeddings/{wildcards.method}/{t}.h5" for t in TASKS}
+
+
+def grow_with_attempt(base):
+    """A resource that grows with each retry (mem_mb, runtime)."""
+
+    def resource(wildcards, attempt):
+        return base * attempt
+
+    return resource

@@ -1,0 +1,21 @@
+rule train_expert:
+    input:
+        probe="results/probe/probe.pt",
+        task=task_file,
+    output:
+        checkpoint="results/experts/{task}.pt",
+        metrics="results/experts/{task}.metrics.parquet",
+    params:
+        experts=config["experts"],
+        seed=config["seed"],
+        version=TASKSPACE_VERSION,
+    threads: 2
+    log:
+        "results/logs/train_expert/{task}.log",
+    benchmark:
+        "results/benchmarks/train_expert/{task}.tsv"
+    resources:
+        mem_mb=grow_with_attempt(4000),
+        runtime=grow_with_attempt(60),
+    script:
+        "../workflow_scripts/train_expert.py"

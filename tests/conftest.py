@@ -1,0 +1,63 @@
+"""Shared helpers: run the real Snakefile on a config in a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = Path(__file__).resolve().parent / "configs"
+
+
+def write_config(directory: Path, base: str = "tiny.yaml", **changes) -> Path:
+    """Copy a test config into ``directory`` with top-level sections updated by ``changes``."""
+    cfg = yaml.safe_load((CONFIGS / base).read_text())
+    for key, value in changes.items():
+        cfg[key] = value
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return path
+
+
+def snakemake(directory: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile with ``directory`` as working directory and its config.yaml."""
+    cmd = [
+        sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(directory),
+        "--configfile", str(directory / "config.yaml"), *args,
+    ]
+    env = dict(os.environ, TASKSPACE_DEVICE="cpu")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table of a Snakemake dry run as {rule: count} (with 'total')."""
+    counts, inside = {}, False
+    for line in output.splitlines():
+        if line.startswith("Job stats:"):
+            inside, counts = True, {}
+            continue
+        if inside:
+            m = re.match(r"^(\S+)\s+(\d+)$", line.strip())
+            if m:
+                counts[m.group(1)] = int(m.group(2))
+            elif counts and not line.strip():
+                inside = False
+    return counts
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """A finished run of the tiny config (shared by the workflow tests; treat as read-only)."""
+    directory = tmp_path_factory.mktemp("tiny_run")
+    write_config(directory)
+    snakemake(directory, "--cores", "2")
+    return directory

@@ -1,0 +1,15 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from taskspace.stages import train_probe
+
+train_probe(
+    snakemake.input[0],
+    snakemake.params.probe,
+    snakemake.params.seed,
+    snakemake.output.checkpoint,
+    snakemake.output.metrics,
+    snakemake.threads,
+    snakemake.log[0],
+)
