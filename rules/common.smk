@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "lib"))
 
 from taskspace import __version__ as TASKSPACE_VERSION
 from taskspace.config import validate_config
+from taskspace.errors import ConfigError
 from taskspace.data import plan_tasks
 
 # Schema check (defaults filled in) and the task plan: bad input stops here, before any job runs.
@@ -15,6 +16,8 @@ PLAN = {spec.name: spec for spec in plan_tasks(config["data"])}
 SOURCE_TASK = next(name for name, spec in PLAN.items() if spec.role == "source")
 TASKS = sorted(name for name, spec in PLAN.items() if spec.role == "task")
 GENERIC = "generic"
+if GENERIC in TASKS:
+    raise ConfigError(f"data.tasks: {GENERIC!r} names the probe used as an expert; rename that task")
 EXPERTS = TASKS + [GENERIC]
 METHODS = list(config["embeddings"]["methods"])
 
@@ -30,9 +33,12 @@ def split_params(wildcards):
     data = {k: v for k, v in config["data"].items() if k != "tasks"}
     for name, section in list(data.items()):
         if isinstance(section, dict) and "overrides" in section:
-            data[name] = dict(section, overrides={
-                t: o for t, o in section["overrides"].items() if t == wildcards.task
-            })
+            data[name] = dict(
+                section,
+                overrides={
+                    t: o for t, o in section["overrides"].items() if t == wildcards.task
+                },
+            )
     return data
 
 
@@ -50,8 +56,13 @@ def method_params(wildcards):
     return config["embeddings"].get(wildcards.method, {})
 
 
+EMBEDDING_FILES = {
+    m: {t: f"results/embeddings/{m}/{t}.h5" for t in TASKS} for m in METHODS
+}
+
+
 def method_embeddings(wildcards):
-    return {t: f"results/embeddings/{wildcards.method}/{t}.h5" for t in TASKS}
+    return EMBEDDING_FILES[wildcards.method]
 
 
 def grow_with_attempt(base):

@@ -4,28 +4,35 @@ rule embed_task:
         task=task_file,
     output:
         "results/embeddings/{method}/{task}.h5",
+    log:
+        "results/logs/embed_task/{method}/{task}.log",
+    threads: 1
+    resources:
+        mem_mb=grow_with_attempt(2000),
+        runtime=grow_with_attempt(30),
     params:
         method=method_params,
         seed=config["seed"],
         version=TASKSPACE_VERSION,
-    threads: 1
-    log:
-        "results/logs/embed_task/{method}/{task}.log",
-    resources:
-        mem_mb=grow_with_attempt(2000),
-        runtime=grow_with_attempt(30),
     run:
         from taskspace.stages import embed_task
 
         embed_task(
-            wildcards.method, params.method, input.probe, input.task, wildcards.task, params.seed, output[0],
-            threads, log[0],
+            wildcards.method,
+            params.method,
+            input.probe,
+            input.task,
+            wildcards.task,
+            params.seed,
+            output[0],
+            threads,
+            log[0],
         )
 
 
 rule gather_embeddings:
     input:
-        expand("results/embeddings/{method}/{task}.h5", method=METHODS, task=TASKS),
+        [path for per_task in EMBEDDING_FILES.values() for path in per_task.values()],
     output:
         "results/embeddings.h5",
     log:
@@ -34,9 +41,7 @@ rule gather_embeddings:
     run:
         from taskspace.stages import gather_embeddings
 
-        gather_embeddings(
-            {m: {t: f"results/embeddings/{m}/{t}.h5" for t in TASKS} for m in METHODS}, output[0]
-        )
+        gather_embeddings(EMBEDDING_FILES, output[0])
 
 
 rule compute_distances:
@@ -44,12 +49,14 @@ rule compute_distances:
         unpack(method_embeddings),
     output:
         "results/distances/{method}.parquet",
-    params:
-        method=method_params,
     log:
         "results/logs/compute_distances/{method}.log",
     localrule: True
+    params:
+        method=method_params,
     run:
         from taskspace.stages import compute_distances
 
-        compute_distances(wildcards.method, params.method, dict(input.items()), output[0])
+        compute_distances(
+            wildcards.method, params.method, dict(input.items()), output[0]
+        )

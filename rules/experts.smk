@@ -5,17 +5,19 @@ rule train_expert:
     output:
         checkpoint="results/experts/{task}.pt",
         metrics="results/experts/{task}.metrics.parquet",
-    params:
-        experts=config["experts"],
-        seed=config["seed"],
-        version=TASKSPACE_VERSION,
-    threads: 2
     log:
         "results/logs/train_expert/{task}.log",
     benchmark:
         "results/benchmarks/train_expert/{task}.tsv"
+    conda:
+        "../envs/taskspace.yaml"
+    threads: 2
     resources:
         mem_mb=grow_with_attempt(4000),
         runtime=grow_with_attempt(60),
+    params:
+        experts=config["experts"],
+        seed=config["seed"],
+        version=TASKSPACE_VERSION,
     script:
         "../workflow_scripts/train_expert.py"

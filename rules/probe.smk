@@ -4,17 +4,19 @@ rule train_probe:
     output:
         checkpoint="results/probe/probe.pt",
         metrics="results/probe/metrics.parquet",
-    params:
-        probe=config["probe"],
-        seed=config["seed"],
-        version=TASKSPACE_VERSION,
-    threads: 2
     log:
         "results/logs/train_probe.log",
     benchmark:
         "results/benchmarks/train_probe.tsv"
+    conda:
+        "../envs/taskspace.yaml"
+    threads: 2
     resources:
         mem_mb=grow_with_attempt(4000),
         runtime=grow_with_attempt(60),
+    params:
+        probe=config["probe"],
+        seed=config["seed"],
+        version=TASKSPACE_VERSION,
     script:
         "../workflow_scripts/train_probe.py"

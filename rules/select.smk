@@ -11,7 +11,9 @@ rule score_selection:
     run:
         from taskspace.stages import score
 
-        score(input.transfer, list(input.distances), output.selection, output.summary)
+        score(
+            input.transfer, list(input.distances), output.selection, output.summary
+        )
 
 
 rule plot_selection:
@@ -28,4 +30,10 @@ rule plot_selection:
     run:
         from taskspace.stages import plot
 
-        plot(input.transfer, input.selection, input.summary, output.violin, output.bars)
+        plot(
+            input.transfer,
+            input.selection,
+            input.summary,
+            output.violin,
+            output.bars,
+        )

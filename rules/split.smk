@@ -1,16 +1,18 @@
 rule split_task:
     output:
         "results/tasks/{task}.h5",
-    params:
-        data=split_params,
-        version=TASKSPACE_VERSION,
     log:
         "results/logs/split_task/{task}.log",
     benchmark:
         "results/benchmarks/split_task/{task}.tsv"
+    conda:
+        "../envs/taskspace.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        data=split_params,
+        version=TASKSPACE_VERSION,
     script:
         "../workflow_scripts/split_task.py"
 
@@ -20,12 +22,14 @@ rule tabulate_tasks:
         expand("results/tasks/{task}.h5", task=[SOURCE_TASK] + TASKS),
     output:
         "results/tasks.parquet",
-    params:
-        data=config["data"],
     log:
         "results/logs/tabulate_tasks.log",
     localrule: True
+    params:
+        data=config["data"],
     run:
         from taskspace.stages import tabulate_tasks
 
-        tabulate_tasks(params.data, dict(zip([SOURCE_TASK] + TASKS, input)), output[0])
+        tabulate_tasks(
+            params.data, dict(zip([SOURCE_TASK] + TASKS, input)), output[0]
+        )

@@ -6,22 +6,29 @@ rule transfer_pair:
         task=task_file,
     output:
         "results/transfer/{expert}/{task}.parquet",
-    params:
-        transfer=config["transfer"],
-        version=TASKSPACE_VERSION,
-    threads: 1
     log:
         "results/logs/transfer_pair/{expert}/{task}.log",
+    group:
+        "transfer"
+    threads: 1
     resources:
         mem_mb=grow_with_attempt(2000),
         runtime=grow_with_attempt(10),
-    group:
-        "transfer"
+    params:
+        transfer=config["transfer"],
+        version=TASKSPACE_VERSION,
     run:
         from taskspace.stages import transfer_pair
 
         transfer_pair(
-            wildcards.expert, input.expert, wildcards.task, input.task, params.transfer, output[0], threads, log[0]
+            wildcards.expert,
+            input.expert,
+            wildcards.task,
+            input.task,
+            params.transfer,
+            output[0],
+            threads,
+            log[0],
         )
 
 
@@ -30,11 +37,11 @@ rule gather_transfer:
         expand("results/transfer/{expert}/{task}.parquet", expert=EXPERTS, task=TASKS),
     output:
         "results/transfer.parquet",
-    params:
-        transfer=config["transfer"],
     log:
         "results/logs/gather_transfer.log",
     localrule: True
+    params:
+        transfer=config["transfer"],
     run:
         from taskspace.stages import gather_tables
 
