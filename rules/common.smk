@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "lib"))
 
 from taskspace import __version__ as TASKSPACE_VERSION
 from taskspace.config import validate_config
+from taskspace.embeddings import get_method
 from taskspace.errors import ConfigError
 from taskspace.data import plan_tasks
 
@@ -20,6 +21,8 @@ if GENERIC in TASKS:
     raise ConfigError(f"data.tasks: {GENERIC!r} names the probe used as an expert; rename that task")
 EXPERTS = TASKS + [GENERIC]
 METHODS = list(config["embeddings"]["methods"])
+for method in METHODS:
+    get_method(method)  # an unknown name stops here, naming embeddings.methods
 
 
 wildcard_constraints:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..training import to_tensor
-from ..transfer import extract_features
 from . import Embedding, EmbeddingMethod, pairwise_long, register_method
 
 
@@ -22,6 +20,9 @@ class DomainEmbedding(EmbeddingMethod):
     """Average of the probe's penultimate features over the task's training images (labels unused)."""
 
     def embed(self, probe, images, labels, normalization, device, seed) -> Embedding:
+        from ..training import to_tensor
+        from ..transfer import extract_features
+
         x = to_tensor(images, normalization)
         feats = extract_features(probe, x, int(self.cfg.get("batch_size", 256)), device)
         vector = feats.mean(0).numpy()
