@@ -1,0 +1,205 @@
+"""Data sources: a registry of task sources plus the types every stage shares (TaskSpec, TaskData).
+
+A source is a class with ``plan(data_cfg) -> list[TaskSpec]`` (cheap: runs whenever the workflow is parsed) and
+``build(data_cfg, spec) -> TaskData`` (makes one task's images). Adding a source is one module in this package
+whose class carries ``@register_source("name")``; name the module after the source so it is found without being
+imported up front. Keep heavy imports (torch, PIL) inside ``build``: ``plan_tasks`` must take milliseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import pkgutil
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import ConfigError, TaskDataError
+
+TASK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+SOURCE_TASK = "source"
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task is, known before any image exists: name, role, classes, planned sizes, taxonomy."""
+
+    name: str
+    role: str  # "task", or "source" for the broad pretraining task of the probe
+    classes: tuple[str, ...]  # in label order
+    n_train: int
+    n_test: int
+    taxonomy: tuple[tuple[str, str], ...]  # (level, value) pairs above the class; empty for the source task
+    source: str
+
+
+@dataclass
+class TaskData:
+    """One task's images and labels with a stratified train/test split and its provenance."""
+
+    images: np.ndarray  # uint8 (N, H, W, 3)
+    labels: np.ndarray  # int64 (N,)
+    is_train: np.ndarray  # bool (N,)
+    class_names: list[str]
+    attrs: dict = field(default_factory=dict)  # str/int/float/bool values only: written as HDF5 attrs as-is
+
+
+SOURCES: dict[str, type] = {}
+
+
+def register_source(name: str) -> Callable[[type], type]:
+    """Class decorator adding a data source to the registry under ``name``."""
+
+    def wrap(cls: type) -> type:
+        cls.name = name
+        SOURCES[name] = cls
+        return cls
+
+    return wrap
+
+
+def known_sources() -> list[str]:
+    """Names of every source this package provides (imports each source module once)."""
+    for module in pkgutil.iter_modules(__path__):
+        if not module.name.startswith("_"):
+            try:
+                importlib.import_module(f"{__name__}.{module.name}")
+            except ImportError:
+                continue
+    return sorted(SOURCES)
+
+
+def get_source(name: Any, config_key: str = "data.source"):
+    """An instance of the registered source ``name``; an unknown name is a ConfigError naming ``config_key``."""
+    if isinstance(name, str) and name not in SOURCES and name.isidentifier():
+        try:
+            importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"{__name__}.{name}":  # the module exists but lacks a dependency: say so
+                raise
+    if not isinstance(name, str) or name not in SOURCES:
+        raise ConfigError(f"{config_key}: unknown data source {name!r}; known sources: {known_sources()}")
+    return SOURCES[name]()
+
+
+def config_digest(data_cfg: dict) -> str:
+    """sha256 of the canonical JSON of the data config without ``tasks`` (which tasks are used never changes one)."""
+    body = {k: v for k, v in data_cfg.items() if k != "tasks"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _check_common(data_cfg: dict) -> None:
+    resolution = data_cfg.get("resolution", 32)
+    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 8:
+        raise ConfigError(f"data.resolution: must be an integer >= 8, got {resolution!r}")
+    seed = data_cfg.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ConfigError(f"data.seed: must be a non-negative integer, got {seed!r}")
+
+
+def _check_spec(spec: TaskSpec) -> None:
+    if not TASK_NAME_PATTERN.match(spec.name):
+        raise TaskDataError(f"task {spec.name!r}: name is not file-safe (must match {TASK_NAME_PATTERN.pattern})")
+    if spec.role not in ("task", "source"):
+        raise TaskDataError(f"task {spec.name!r}: role must be 'task' or 'source', got {spec.role!r}")
+    if len(spec.classes) < 2:
+        raise TaskDataError(f"task {spec.name!r}: has {len(spec.classes)} class(es); a task needs >= 2 classes")
+    if len(set(spec.classes)) != len(spec.classes):
+        raise TaskDataError(f"task {spec.name!r}: class names are not unique")
+    if spec.n_train < len(spec.classes):
+        raise TaskDataError(
+            f"task {spec.name!r}: empty training set ({spec.n_train} training images for {len(spec.classes)} "
+            "classes; every class needs >= 1)"
+        )
+    if spec.n_test < len(spec.classes):
+        raise TaskDataError(
+            f"task {spec.name!r}: empty test set ({spec.n_test} test images for {len(spec.classes)} classes; "
+            "every class needs >= 1)"
+        )
+
+
+def _select(specs: list[TaskSpec], wanted: Any) -> list[TaskSpec]:
+    sources = [s for s in specs if s.role == "source"]
+    tasks = {s.name: s for s in specs if s.role == "task"}
+    if wanted is None or wanted == "all":
+        chosen = sorted(tasks)
+    else:
+        if isinstance(wanted, str) or not isinstance(wanted, (list, tuple)):
+            raise ConfigError(f"data.tasks: must be 'all' or a list of task names, got {wanted!r}")
+        if not wanted:
+            raise ConfigError("data.tasks: the list is empty; give 'all' or at least one task name")
+        for name in wanted:
+            if name not in tasks:
+                raise ConfigError(f"data.tasks: unknown task {name!r}; available tasks: {sorted(tasks)}")
+        if len(set(wanted)) != len(wanted):
+            raise ConfigError(f"data.tasks: lists a task more than once: {list(wanted)}")
+        chosen = sorted(wanted)
+    return sources + [tasks[n] for n in chosen]
+
+
+def plan_tasks(data_cfg: dict) -> list[TaskSpec]:
+    """Every task the config asks for, source task first then tasks by name; bad input raises before any build."""
+    _check_common(data_cfg)
+    source = get_source(data_cfg.get("source", "synthetic"))
+    specs = list(source.plan(data_cfg))
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise TaskDataError(f"data source {source.name!r} planned duplicate task names: {names}")
+    if [s.role for s in specs].count("source") != 1:
+        raise TaskDataError(f"data source {source.name!r} must plan exactly one source task")
+    for spec in specs:
+        _check_spec(spec)
+    return _select(specs, data_cfg.get("tasks", "all"))
+
+
+def build_task(data_cfg: dict, name: str) -> TaskData:
+    """Generate or load one planned task (``"source"`` for the pretraining task), checked against its plan."""
+    specs = {s.name: s for s in plan_tasks(data_cfg)}
+    if name not in specs:
+        raise ConfigError(f"data.tasks: task {name!r} is not planned; planned tasks: {sorted(specs)}")
+    spec = specs[name]
+    source = get_source(spec.source)
+    data = source.build(data_cfg, spec)
+    _check_data(spec, data)
+    data.attrs = {
+        **data.attrs,
+        "task": spec.name,
+        "role": spec.role,
+        "source": spec.source,
+        "seed": int(data_cfg.get("seed", 0)),
+        "resolution": int(data.images.shape[1]),
+        "config_digest": config_digest(data_cfg),
+        "data_config": json.dumps({k: v for k, v in data_cfg.items() if k != "tasks"}, sort_keys=True, default=str),
+        "taxonomy": json.dumps([list(pair) for pair in spec.taxonomy]),
+        "n_classes": len(spec.classes),
+        "n_train": spec.n_train,
+        "n_test": spec.n_test,
+    }
+    return data
+
+
+def _check_data(spec: TaskSpec, data: TaskData) -> None:
+    where = f"task {spec.name!r} (data source {spec.source!r})"
+    n = len(data.labels)
+    if data.images.dtype != np.uint8 or data.images.ndim != 4 or data.images.shape[-1] != 3:
+        raise TaskDataError(f"{where}: images must be uint8 (N, H, W, 3), got {data.images.dtype} {data.images.shape}")
+    if data.images.shape[0] != n or data.is_train.shape != (n,) or data.is_train.dtype != bool:
+        raise TaskDataError(f"{where}: images, labels and is_train disagree in length")
+    if data.labels.dtype != np.int64 or (n and (data.labels.min() < 0 or data.labels.max() >= len(spec.classes))):
+        raise TaskDataError(f"{where}: labels must be int64 in [0, {len(spec.classes)})")
+    if list(data.class_names) != list(spec.classes):
+        raise TaskDataError(f"{where}: class names differ from the plan")
+    if int(data.is_train.sum()) != spec.n_train or int((~data.is_train).sum()) != spec.n_test:
+        raise TaskDataError(
+            f"{where}: split is {int(data.is_train.sum())}/{int((~data.is_train).sum())} train/test, "
+            f"planned {spec.n_train}/{spec.n_test}"
+        )
+    for split, mask in (("training", data.is_train), ("test", ~data.is_train)):
+        missing = set(range(len(spec.classes))) - set(np.unique(data.labels[mask]).tolist())
+        if missing:
+            raise TaskDataError(f"{where}: class {spec.classes[min(missing)]!r} has no {split} images")
