@@ -35,11 +35,11 @@ DEFAULTS: dict[str, Any] = {
     "orders_per_clade": 3,
     "classes_per_order": [3, 8],
     "train_per_class": [6, 60],
-    "test_per_class": 15,
+    "test_per_class": 30,
     "source_classes": 24,
     "source_train_per_class": 100,
     "source_test_per_class": 20,
-    "difficulty": [0.0, 1.0],
+    "difficulty": [0.0, 0.8],
     "overrides": {},
 }
 OVERRIDE_KEYS = ("n_classes", "train_per_class", "test_per_class", "difficulty")
