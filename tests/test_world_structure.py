@@ -1,0 +1,62 @@
+"""The embedded benchmark makes expert selection a real problem: shown on a real run of the default config."""
+
+from __future__ import annotations
+
+import shutil
+
+import pandas as pd
+import pytest
+
+from conftest import REPO, snakemake
+
+pytestmark = pytest.mark.workflow
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    """The shipped config.yaml, run end to end: the default world, probe, 12 experts and the full matrix."""
+    directory = tmp_path_factory.mktemp("default_run")
+    shutil.copy(REPO / "config.yaml", directory / "config.yaml")
+    snakemake(directory, "--cores", "2")
+    return directory / "results"
+
+
+@pytest.fixture(scope="module")
+def candidates(default_run):
+    """Every (expert, target) pair that selection chooses from, labelled by taxonomic relation."""
+    transfer = pd.read_parquet(default_run / "transfer.parquet")
+    tasks = pd.read_parquet(default_run / "tasks.parquet").set_index("task")
+    pairs = transfer[(transfer.expert != "generic") & (transfer.expert != transfer.task)].copy()
+    pairs["same_domain"] = tasks.domain[pairs.expert].values == tasks.domain[pairs.task].values
+    pairs["same_clade"] = tasks.clade[pairs.expert].values == tasks.clade[pairs.task].values
+    return pairs
+
+
+def test_the_default_world_has_enough_tasks_with_heavy_tailed_sizes(default_run):
+    tasks = pd.read_parquet(default_run / "tasks.parquet")
+    tasks = tasks[tasks.role == "task"]
+    assert len(tasks) >= 12 and tasks.domain.nunique() >= 2
+    assert tasks.n_train.max() / tasks.n_train.min() >= 8
+
+
+def test_experts_of_the_targets_domain_transfer_better(candidates):
+    per_target = candidates.groupby(["task", "same_domain"]).test_error.mean().unstack()
+    assert per_target[True].mean() < per_target[False].mean()
+    assert (per_target[True] < per_target[False]).sum() > len(per_target) / 2, per_target
+
+
+def test_sister_orders_transfer_better_than_other_clades_of_the_domain(candidates):
+    same_domain = candidates[candidates.same_domain]
+    per_target = same_domain.groupby(["task", "same_clade"]).test_error.mean().unstack()
+    assert per_target[True].mean() < per_target[False].mean()
+
+
+def test_selection_is_a_real_problem(default_run, candidates):
+    # Experts differ on a target (a choice matters), and tasks range from easy to hard.
+    spread = candidates.groupby("task").test_error.agg(lambda e: e.max() - e.min())
+    assert spread.median() >= 0.05
+    best = candidates.groupby("task").test_error.min()
+    assert best.min() < 0.1 and best.max() > 0.3
+    summary = pd.read_parquet(default_run / "summary.parquet").set_index("method")
+    assert summary.mean_relative_increase["random"] > 0.1
+    assert summary.mean_relative_increase["domain"] < summary.mean_relative_increase["random"]
