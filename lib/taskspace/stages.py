@@ -166,37 +166,59 @@ def train_expert(
 # ---------------------------------------------------------------- transfer
 
 
-@lru_cache(maxsize=8)
+# Transfer jobs run many to a process (threads of the Snakemake process locally, a group job on a cluster): every
+# expert serves every task and every task is scored by every expert, so both stay loaded between jobs.
+@lru_cache(maxsize=16)
 def _cached_network(path: str, mtime_ns: int, size: int):
-    """Networks stay loaded between the transfer jobs that run in one process (an expert serves every task)."""
     from .training import network_from_checkpoint
 
     ckpt = load_checkpoint(path)
     return network_from_checkpoint(ckpt), ckpt["normalization"]
 
 
+@lru_cache(maxsize=32)
+def _cached_inputs(path: str, mtime_ns: int, size: int, mean: tuple, std: tuple):
+    from .training import to_tensor
+
+    data, _ = read_task(path)
+    return data, to_tensor(data.images, {"mean": list(mean), "std": list(std)})
+
+
+def _file_key(path: str) -> tuple[str, int, int]:
+    st = os.stat(path)
+    return os.path.abspath(path), st.st_mtime_ns, st.st_size
+
+
 def load_network(path: str):
     """The network of a checkpoint and its input normalisation, cached by (path, mtime, size)."""
-    st = os.stat(path)
-    return _cached_network(os.path.abspath(path), st.st_mtime_ns, st.st_size)
+    return _cached_network(*_file_key(path))
+
+
+def load_inputs(path: str, normalization: dict):
+    """A task file's data and its images as a normalised tensor, cached by file and normalisation."""
+    return _cached_inputs(*_file_key(path), tuple(normalization["mean"]), tuple(normalization["std"]))
 
 
 def transfer_pair(
-    expert: str, expert_ckpt: str, task: str, task_file: str, transfer_cfg: dict, output: str,
-    threads: int = 1, log: str | None = None,
+    expert: str,
+    expert_ckpt: str,
+    task: str,
+    task_file: str,
+    transfer_cfg: dict,
+    output: str,
+    threads: int = 1,
+    log: str | None = None,
 ) -> dict:
     """Frozen ``expert`` features of ``task``'s images, a linear classifier on the train split, its test error."""
     import torch
 
-    from .training import to_tensor
     from .transfer import extract_features, linear_probe_error, pair_row
 
     with job_log(log) as say:
         t0 = time.perf_counter()
         device = _configure(threads)
         net, normalization = load_network(expert_ckpt)
-        data, _ = read_task(task_file)
-        x = to_tensor(data.images, normalization)
+        data, x = load_inputs(task_file, normalization)
         t1 = time.perf_counter()
         feats = extract_features(net, x, int(transfer_cfg["batch_size"]), device)
         t2 = time.perf_counter()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from .models import Network
 
@@ -25,31 +24,82 @@ def standardize(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor
     return [(t - mean) / std for t in (train, *others)]
 
 
+def _logistic_objective(x: np.ndarray, onehot: np.ndarray, l2: float):
+    """Mean cross-entropy + l2/2 ||W||^2 of a multinomial logistic model, with its gradient, over theta = [W; b]."""
+    n, d = x.shape
+    c = onehot.shape[1]
+
+    def f(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        w, b = theta[: d * c].reshape(d, c), theta[d * c :]
+        z = x @ w + b
+        zmax = z.max(1, keepdims=True)
+        e = np.exp(z - zmax)
+        s = e.sum(1, keepdims=True)
+        lse = np.log(s) + zmax
+        loss = float((lse[:, 0] - (z * onehot).sum(1)).mean() + 0.5 * l2 * (w * w).sum())
+        g = (e / s - onehot) / n
+        return loss, np.concatenate([(x.T @ g + l2 * w).ravel(), g.sum(0)])
+
+    return f
+
+
+def lbfgs(f, theta: np.ndarray, max_iter: int, tol: float, history: int = 10) -> tuple[np.ndarray, int]:
+    """Minimise a smooth convex ``f`` (returning value and gradient) by L-BFGS with a backtracking Armijo search.
+
+    Stops when the largest gradient component is below ``tol`` or after ``max_iter`` iterations; deterministic.
+    """
+    value, grad = f(theta)
+    s_hist: list[np.ndarray] = []
+    y_hist: list[np.ndarray] = []
+    for it in range(max_iter):
+        if np.abs(grad).max() <= tol:
+            return theta, it
+        q = grad.copy()
+        alphas = []
+        for s, y in zip(reversed(s_hist), reversed(y_hist)):
+            a = (s @ q) / (y @ s)
+            alphas.append(a)
+            q -= a * y
+        if s_hist:
+            q *= (s_hist[-1] @ y_hist[-1]) / (y_hist[-1] @ y_hist[-1])
+        for (s, y), a in zip(zip(s_hist, y_hist), reversed(alphas)):
+            q += (a - (y @ q) / (y @ s)) * s
+        direction = -q
+        slope = grad @ direction
+        if slope >= 0:  # not a descent direction (numerical trouble): restart from steepest descent
+            s_hist.clear(), y_hist.clear()
+            direction, slope = -grad, -(grad @ grad)
+        step = 1.0 if s_hist else min(1.0, 1.0 / max(np.abs(grad).sum(), 1e-12))
+        while True:
+            new_theta = theta + step * direction
+            new_value, new_grad = f(new_theta)
+            if new_value <= value + 1e-4 * step * slope or step < 1e-12:
+                break
+            step *= 0.5
+        s, y = new_theta - theta, new_grad - grad
+        if s @ y > 1e-12:
+            s_hist.append(s), y_hist.append(y)
+            if len(s_hist) > history:
+                s_hist.pop(0), y_hist.pop(0)
+        if value - new_value <= 1e-15 * max(1.0, abs(value)):
+            return new_theta, it + 1
+        theta, value, grad = new_theta, new_value, new_grad
+    return theta, max_iter
+
+
 def fit_logistic(
     features: torch.Tensor, labels: torch.Tensor, n_classes: int, l2: float, max_iter: int, tol: float = 1e-6
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Multinomial logistic regression, mean cross-entropy + l2/2 ||W||^2, solved by L-BFGS in float64.
 
-    The objective is strictly convex (l2 > 0), so the solution is unique and deterministic; zero initialisation.
+    The objective is strictly convex (l2 > 0), so the solution is unique; zero initialisation, deterministic.
     """
-    x = features.double()
-    y = labels.long()
-    w = torch.zeros(x.shape[1], n_classes, dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(n_classes, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS(
-        [w, b], lr=1.0, max_iter=max_iter, tolerance_grad=tol, tolerance_change=1e-12, history_size=20,
-        line_search_fn="strong_wolfe",
-    )
-
-    def closure() -> torch.Tensor:
-        opt.zero_grad()
-        loss = F.cross_entropy(x @ w + b, y) + 0.5 * l2 * (w * w).sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        opt.step(closure)
-    return w.detach(), b.detach()
+    x = features.double().numpy()
+    onehot = np.eye(n_classes)[labels.long().numpy()]
+    d = x.shape[1]
+    theta, _ = lbfgs(_logistic_objective(x, onehot, l2), np.zeros(d * n_classes + n_classes), max_iter, tol)
+    w = torch.from_numpy(theta[: d * n_classes].reshape(d, n_classes).copy())
+    return w, torch.from_numpy(theta[d * n_classes :].copy())
 
 
 def linear_probe_error(
