@@ -31,6 +31,13 @@ def snakemake(workdir: Path, *args: str) -> float:
     return time.perf_counter() - start
 
 
+def import_seconds() -> float:
+    """What a fresh process pays once to import torch and torchvision (every Snakemake process that runs pairs)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import torch, torchvision"], check=True)
+    return time.perf_counter() - start
+
+
 def forward_only(workdir: Path, workers: int = 2) -> float:
     """Each expert (and the probe) over each task's images once, in ``workers`` threads of one torch thread each."""
     import pandas as pd
@@ -62,8 +69,7 @@ def forward_only(workdir: Path, workers: int = 2) -> float:
 
 
 def stage_times(workdir: Path) -> dict[str, float]:
-    """Wall time per rule from Snakemake's benchmark files and the job logs' timestamps is too coarse; use the
-    benchmark TSVs where rules write them."""
+    """Wall time per rule, summed over its jobs, from the benchmark TSVs of the rules that write them."""
     import pandas as pd
 
     out = {}
@@ -98,15 +104,18 @@ def main() -> None:
         (workdir / "results" / "transfer.parquet").unlink(missing_ok=True)
         startup = snakemake(workdir, "-n")  # the same command planning only: Snakemake start-up and DAG
         total = snakemake(workdir, "--until", "gather_transfer")
-        stage.append((total, startup))
+        stage.append((total, startup, import_seconds()))
         forward.append(forward_only(workdir))
-    total = statistics.median(t for t, _ in stage)
-    startup = statistics.median(s for _, s in stage)
+    total = statistics.median(t for t, _, _ in stage)
+    startup = statistics.median(s for _, s, _ in stage)
+    imports = statistics.median(i for _, _, i in stage)
     fwd = statistics.median(forward)
     print(f"transfer stage through Snakemake (all pairs + gather): {total:.1f} s median of {args.repeats}")
     print(f"  of which Snakemake start-up and planning (same command, -n): {startup:.1f} s")
     print(f"unavoidable forward passes (each expert over each image once, 2 workers): {fwd:.1f} s")
-    print(f"ratio stage / forward: {total / fwd:.2f}x (stage minus start-up: {(total - startup) / fwd:.2f}x)")
+    print(f"  and importing torch + torchvision once in that process: {imports:.1f} s")
+    print(f"ratio stage / forward: {total / fwd:.2f}x; minus start-up: {(total - startup) / fwd:.2f}x; "
+          f"minus start-up and imports: {(total - startup - imports) / fwd:.2f}x")
 
 
 if __name__ == "__main__":
