@@ -113,9 +113,3 @@ def read_provenance(path: str | os.PathLike) -> dict:
 
     meta = pq.read_schema(path).metadata or {}
     return json.loads(meta.get(b"taskspace", b"{}"))
-
-
-def concat_tables(paths: list[str | os.PathLike]) -> pd.DataFrame:
-    """Concatenate many small Parquet tables (one per job) into one frame."""
-    frames = [pd.read_parquet(p) for p in paths]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
