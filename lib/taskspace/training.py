@@ -139,7 +139,12 @@ def checkpoint(net: Network, **fields) -> dict:
 
 
 def network_from_checkpoint(ckpt: dict) -> Network:
-    """Rebuild the network stored in a checkpoint (on the CPU, eval mode)."""
-    net = Network(ckpt["arch"], ckpt["num_classes"])
-    net.load_state_dict(ckpt["state_dict"])
+    """Rebuild the network stored in a checkpoint (on the CPU, eval mode).
+
+    The architecture is built on the meta device and takes the checkpoint's tensors as they are, so no time goes
+    into a random initialisation that would be overwritten.
+    """
+    with torch.device("meta"):
+        net = Network(ckpt["arch"], ckpt["num_classes"])
+    net.load_state_dict(ckpt["state_dict"], assign=True)
     return net.eval()
