@@ -54,14 +54,30 @@ def write_task(path: str | os.PathLike, name: str, role: str, data: TaskData) ->
         f.attrs["provenance"] = _json(data.attrs)
 
 
+def _decoded_attrs(f) -> dict:
+    attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
+    attrs["provenance"] = json.loads(attrs.get("provenance", "{}"))
+    return attrs
+
+
+def read_task_attrs(path: str | os.PathLike) -> dict:
+    """A task file's attrs (sizes, provenance decoded) without reading its images."""
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            return _decoded_attrs(f)
+    except OSError as err:
+        raise TaskDataError(f"{path}: not a readable task file ({err})") from err
+
+
 def read_task(path: str | os.PathLike) -> tuple[TaskData, dict]:
     """Read a task file written by :func:`write_task`; returns the data and its attrs (provenance decoded)."""
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
-            attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-            attrs["provenance"] = json.loads(attrs.get("provenance", "{}"))
+            attrs = _decoded_attrs(f)
             data = TaskData(
                 images=f["images"][()],
                 labels=f["labels"][()],

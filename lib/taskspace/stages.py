@@ -20,7 +20,7 @@ import pandas as pd
 
 from . import __version__
 from .data import build_task, plan_tasks
-from .io import atomic_path, load_checkpoint, read_task, read_table, save_checkpoint, write_table, write_task
+from .io import atomic_path, load_checkpoint, read_task, read_task_attrs, read_table, save_checkpoint, write_table, write_task
 
 GENERIC = "generic"
 
@@ -53,10 +53,9 @@ def job_log(path: str | os.PathLike | None) -> Iterator:
 def split_task(data_cfg: dict, task: str, output: str, log: str | None = None) -> None:
     """Generate (or load) one task and write ``results/tasks/{task}.h5``."""
     with job_log(log) as say:
-        spec = next(s for s in plan_tasks(data_cfg) if s.name == task)
         data = build_task(data_cfg, task)
         say(f"built {task}: {len(data.labels)} images, {len(data.class_names)} classes")
-        write_task(output, task, spec.role, data)
+        write_task(output, task, data.attrs["role"], data)
 
 
 def tabulate_tasks(data_cfg: dict, task_files: dict[str, str], output: str) -> None:
@@ -65,7 +64,7 @@ def tabulate_tasks(data_cfg: dict, task_files: dict[str, str], output: str) -> N
     for spec in plan_tasks(data_cfg):
         if spec.name not in task_files:
             continue
-        _, attrs = read_task(task_files[spec.name])
+        attrs = read_task_attrs(task_files[spec.name])
         row = {
             "task": spec.name,
             "role": spec.role,
@@ -84,6 +83,17 @@ def tabulate_tasks(data_cfg: dict, task_files: dict[str, str], output: str) -> N
 # ---------------------------------------------------------------- probe and experts
 
 
+def _split_tensors(data, normalization: dict):
+    """(x_train, y_train, x_test, y_test) as normalised tensors."""
+    import torch
+
+    from .training import to_tensor
+
+    x, y = to_tensor(data.images, normalization), torch.from_numpy(data.labels)
+    tr, te = torch.from_numpy(data.is_train), torch.from_numpy(~data.is_train)
+    return x[tr], y[tr], x[te], y[te]
+
+
 def _configure(threads: int):
     from .device import configure_threads, select_device
 
@@ -98,7 +108,7 @@ def train_probe(
     import torch
 
     from .models import Network
-    from .training import channel_stats, checkpoint, fit, stable_seed, to_tensor
+    from .training import channel_stats, checkpoint, fit, stable_seed
 
     with job_log(log) as say:
         device = _configure(threads)
@@ -108,10 +118,8 @@ def train_probe(
         net = Network(probe_cfg["arch"], len(data.class_names))
         history: list[dict] = []
         if probe_cfg["weights"] == "source":
-            x = to_tensor(data.images, normalization)
-            y = torch.from_numpy(data.labels)
-            tr, te = torch.from_numpy(data.is_train), torch.from_numpy(~data.is_train)
-            history = fit(net, x[tr], y[tr], probe_cfg["train"], stable_seed(seed, "probe-train"), device, x[te], y[te])
+            x_tr, y_tr, x_te, y_te = _split_tensors(data, normalization)
+            history = fit(net, x_tr, y_tr, probe_cfg["train"], stable_seed(seed, "probe-train"), device, x_te, y_te)
             say(f"probe trained: final test accuracy {history[-1].get('test_accuracy', float('nan')):.3f}")
         ckpt = checkpoint(
             net.cpu(),
@@ -138,7 +146,7 @@ def train_expert(
     """Fine-tune the probe on one task's training split; keep weights, config, seed and per-epoch metrics."""
     import torch
 
-    from .training import checkpoint, fit, network_from_checkpoint, stable_seed, to_tensor
+    from .training import checkpoint, fit, network_from_checkpoint, stable_seed
 
     with job_log(log) as say:
         device = _configure(threads)
@@ -147,10 +155,8 @@ def train_expert(
         net = network_from_checkpoint(probe_ckpt)
         task_seed = stable_seed(seed, "expert", task)
         net.replace_head(len(data.class_names), torch.Generator().manual_seed(task_seed))
-        x = to_tensor(data.images, probe_ckpt["normalization"])
-        y = torch.from_numpy(data.labels)
-        tr, te = torch.from_numpy(data.is_train), torch.from_numpy(~data.is_train)
-        history = fit(net, x[tr], y[tr], expert_cfg["train"], task_seed, device, x[te], y[te])
+        x_tr, y_tr, x_te, y_te = _split_tensors(data, probe_ckpt["normalization"])
+        history = fit(net, x_tr, y_tr, expert_cfg["train"], task_seed, device, x_te, y_te)
         say(f"expert {task}: final test accuracy {history[-1]['test_accuracy']:.3f}")
         df = pd.DataFrame(history, columns=_METRIC_COLUMNS)
         df.insert(0, "expert", task)
