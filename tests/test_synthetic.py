@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import subprocess
@@ -22,7 +23,7 @@ from taskspace.data import (
     plan_tasks,
     register_source,
 )
-from taskspace.data.synthetic import GENERATOR_VERSION
+from taskspace.data.synthetic import DEFAULTS, GENERATOR_VERSION
 from taskspace.errors import ConfigError, TaskDataError
 
 LIB = Path(__file__).resolve().parents[1] / "lib"
@@ -35,20 +36,7 @@ def data_cfg(**synthetic) -> dict:
         "seed": 0,
         "resolution": 32,
         "tasks": "all",
-        "synthetic": {
-            "domains": 2,
-            "clades_per_domain": 2,
-            "orders_per_clade": 3,
-            "classes_per_order": [3, 8],
-            "train_per_class": [6, 60],
-            "test_per_class": 15,
-            "source_classes": 24,
-            "source_train_per_class": 100,
-            "source_test_per_class": 20,
-            "difficulty": [0.0, 1.0],
-            "overrides": {},
-            **synthetic,
-        },
+        "synthetic": {**copy.deepcopy(DEFAULTS), **synthetic},
     }
 
 
@@ -125,9 +113,11 @@ def test_overrides_pin_sizes():
 
 
 def test_difficulty_spread_over_tasks(default_world):
+    low, high = DEFAULTS["difficulty"]
     levels = sorted(d.attrs["difficulty"] for name, d in default_world.items() if name != "source")
-    assert levels[0] < 0.1 and levels[-1] > 0.9
-    assert default_world["source"].attrs["difficulty"] == pytest.approx(0.5)
+    margin = 0.1 * (high - low)
+    assert low <= levels[0] < low + margin and high - margin < levels[-1] <= high
+    assert default_world["source"].attrs["difficulty"] == pytest.approx((low + high) / 2)
 
 
 # ------------------------------------------------------------------------------------------------ built task data
