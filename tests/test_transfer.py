@@ -12,7 +12,8 @@ def test_logistic_regression_matches_its_optimality_condition():
     x = torch.randn(60, 5, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 3, (60,), generator=gen)
     l2 = 0.1
-    w, b = fit_logistic(x, y, 3, l2=l2, max_iter=500, tol=1e-10)
+    w, b, iterations = fit_logistic(x, y, 3, l2=l2, max_iter=500, tol=1e-10)
+    assert 0 < iterations < 500
     # At the optimum the gradient of mean CE + l2/2 |W|^2 vanishes: X^T (P - Y) / n + l2 W = 0 and sum(P - Y) = 0.
     p = torch.softmax(x @ w + b, 1)
     onehot = torch.nn.functional.one_hot(y, 3).double()

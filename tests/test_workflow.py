@@ -35,7 +35,8 @@ def test_full_run_tables(tiny_run):
     assert (tasks.n_train > 0).all() and (tasks.n_classes >= 2).all()
 
     transfer = pd.read_parquet(res / "transfer.parquet")
-    expected = {"expert", "task", "test_error", "test_accuracy", "train_accuracy", "n_train", "n_test", "n_classes"}
+    expected = {"expert", "task", "test_error", "test_accuracy", "train_accuracy", "n_train", "n_test", "n_classes",
+                "fit_iterations"}
     assert expected <= set(transfer.columns)
     assert len(transfer) == len(TASKS) * (len(TASKS) + 1)
     assert set(transfer.expert) == set(TASKS) | {"generic"}

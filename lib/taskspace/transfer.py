@@ -89,17 +89,20 @@ def lbfgs(f, theta: np.ndarray, max_iter: int, tol: float, history: int = 10) ->
 
 def fit_logistic(
     features: torch.Tensor, labels: torch.Tensor, n_classes: int, l2: float, max_iter: int, tol: float = 1e-6
-) -> tuple[torch.Tensor, torch.Tensor]:
+) -> tuple[torch.Tensor, torch.Tensor, int]:
     """Multinomial logistic regression, mean cross-entropy + l2/2 ||W||^2, solved by L-BFGS in float64.
 
     The objective is strictly convex (l2 > 0), so the solution is unique; zero initialisation, deterministic.
+    Returns the weights, the bias and the iterations used (``max_iter`` when the tolerance was not reached).
     """
     x = features.double().numpy()
     onehot = np.eye(n_classes)[labels.long().numpy()]
     d = x.shape[1]
-    theta, _ = lbfgs(_logistic_objective(x, onehot, l2), np.zeros(d * n_classes + n_classes), max_iter, tol)
+    theta, iterations = lbfgs(
+        _logistic_objective(x, onehot, l2), np.zeros(d * n_classes + n_classes), max_iter, tol
+    )
     w = torch.from_numpy(theta[: d * n_classes].reshape(d, n_classes).copy())
-    return w, torch.from_numpy(theta[d * n_classes :].copy())
+    return w, torch.from_numpy(theta[d * n_classes :].copy()), iterations
 
 
 def linear_probe_error(
@@ -113,10 +116,11 @@ def linear_probe_error(
 ) -> dict[str, float]:
     """Fit the linear classifier on the train features, score it on the test features."""
     tr, te = standardize(train_x, test_x)
-    w, b = fit_logistic(tr, train_y, n_classes, l2, max_iter)
+    w, b, iterations = fit_logistic(tr, train_y, n_classes, l2, max_iter)
     train_acc = ((tr @ w + b).argmax(1) == train_y).double().mean().item()
     test_acc = ((te @ w + b).argmax(1) == test_y).double().mean().item()
-    return {"test_error": 1.0 - test_acc, "test_accuracy": test_acc, "train_accuracy": train_acc}
+    return {"test_error": 1.0 - test_acc, "test_accuracy": test_acc, "train_accuracy": train_acc,
+            "fit_iterations": iterations}
 
 
 def pair_row(expert: str, task: str, labels: np.ndarray, is_train: np.ndarray) -> dict:
