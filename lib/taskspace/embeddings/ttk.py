@@ -1,0 +1,217 @@
+"""Task Tangent Kernel (Wallace, Wu & Hariharan, CVPR 2021, sect. 6): MCR^2 gradients of random ResNets.
+
+A task is characterised, without any pretrained weights, by the gradient of the Maximal Coding Rate Reduction
+loss (MCR^2, Yu et al. 2020) of its labelled images with respect to the last residual block of each of N randomly
+initialised ResNets; the kernel between two tasks is the mean over the networks of the cosine between their
+gradients (eq. 7). Every task sees the same N networks: network i is seeded from (seed, i) only.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ARCHS = ("resnet18", "resnet34", "resnet50")
+
+
+def _derive_seed(seed: int, *key: int) -> int:
+    """A 63-bit seed derived from ``seed`` and a spawn key, so separate uses get independent streams."""
+    state = np.random.SeedSequence(entropy=int(seed), spawn_key=tuple(int(k) for k in key)).generate_state(2)
+    return int(((int(state[0]) << 32) | int(state[1])) & 0x7FFF_FFFF_FFFF_FFFF)
+
+
+def network_seed(seed: int, index: int) -> int:
+    """The torch seed of random network ``index``: a function of (seed, index) only, never of the task."""
+    return _derive_seed(seed, 0, index)
+
+
+def _logdet_identity_plus(z: torch.Tensor, scale: float) -> torch.Tensor:
+    """logdet(I + scale Z^T Z) for rows Z (m, d), via the smaller Gram matrix (Sylvester) and a Cholesky factor."""
+    m, d = z.shape
+    gram = z @ z.T if m <= d else z.T @ z
+    eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+    chol = torch.linalg.cholesky(eye + scale * gram)
+    return 2.0 * torch.log(torch.diagonal(chol)).sum()
+
+
+def mcr2_loss(features: torch.Tensor, labels: torch.Tensor, eps2: float = 0.5, normalize: bool = True) -> torch.Tensor:
+    """MCR^2 loss -R(Z) + R_class(Z) (eq. 8-10) of (m, d) features, computed in float64 so logdets stay stable."""
+    if features.ndim != 2:
+        raise ValueError(f"features must be (m, d), got shape {tuple(features.shape)}")
+    if labels.shape != (features.shape[0],):
+        raise ValueError(f"labels must be ({features.shape[0]},), got shape {tuple(labels.shape)}")
+    if eps2 <= 0:
+        raise ValueError(f"eps2 must be positive, got {eps2}")
+    z = features.to(torch.float64)
+    if normalize:
+        z = F.normalize(z, dim=1)
+    m, d = z.shape
+    whole = 0.5 * _logdet_identity_plus(z, d / (m * eps2))
+    per_class = z.new_zeros(())
+    for cls in torch.unique(labels):
+        zj = z[labels == cls]
+        mj = zj.shape[0]
+        per_class = per_class + mj / (2.0 * m) * _logdet_identity_plus(zj, d / (mj * eps2))
+    return (per_class - whole).to(features.dtype)
+
+
+_GLOBAL_RNG = threading.Lock()
+
+
+def random_network(arch: str, seed: int) -> nn.Module:
+    """A torchvision ResNet (no weights) with ``fc = Identity``, initialised from ``seed`` without touching global RNG."""
+    from torchvision import models
+
+    if arch not in ARCHS:
+        raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
+    # torchvision initialises from the global RNG: jobs running as threads of one process must take turns
+    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        net = getattr(models, arch)(weights=None)
+    net.fc = nn.Identity()
+    return net
+
+
+def last_block(net: nn.Module) -> nn.Module:
+    """The last residual block of a torchvision ResNet, whose gradient is the task embedding."""
+    layer4 = getattr(net, "layer4", None)
+    if not isinstance(layer4, nn.Sequential) or len(layer4) == 0:
+        raise ValueError(f"{type(net).__name__} has no layer4 of residual blocks")
+    return layer4[-1]
+
+
+def count_sketch(vector: torch.Tensor, sketch_dim: int, seed: int) -> torch.Tensor:
+    """Count sketch of a 1-D vector to ``sketch_dim`` buckets (random bucket and sign per entry from ``seed``).
+
+    The same ``seed`` gives the same hashing, so inner products between sketches of different vectors are
+    unbiased estimates of their inner products; for vectors without a few dominating entries the cosine error
+    is about sqrt((1 + cos^2) / sketch_dim), i.e. ~1/sqrt(sketch_dim) (~0.01 at 16384). ``sketch_dim=0`` returns
+    the vector unchanged.
+    """
+    if sketch_dim < 0:
+        raise ValueError(f"sketch_dim must be >= 0, got {sketch_dim}")
+    if vector.ndim != 1:
+        raise ValueError(f"count_sketch expects a 1-D vector, got shape {tuple(vector.shape)}")
+    if sketch_dim == 0:
+        return vector
+    gen = torch.Generator().manual_seed(int(seed))
+    buckets = torch.randint(0, sketch_dim, vector.shape, generator=gen).to(vector.device)
+    signs = (torch.randint(0, 2, vector.shape, generator=gen) * 2 - 1).to(device=vector.device, dtype=vector.dtype)
+    return vector.new_zeros(sketch_dim).index_add_(0, buckets, vector * signs)
+
+
+def _balanced_batch(labels: np.ndarray, batch_size: int, rng: np.random.Generator) -> np.ndarray:
+    """Indices of one batch with (as far as class sizes allow) equally many images per class, topped up at random."""
+    classes = np.unique(labels)
+    pools = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
+    quota = np.full(len(classes), batch_size // len(classes))
+    quota[rng.choice(len(classes), batch_size % len(classes), replace=False)] += 1
+    chosen = np.concatenate([pool[:q] for pool, q in zip(pools, quota)])
+    short = batch_size - len(chosen)
+    if short > 0:
+        rest = np.concatenate([pool[q:] for pool, q in zip(pools, quota)])
+        chosen = np.concatenate([chosen, rng.choice(rest, short, replace=False)])
+    return np.sort(chosen)
+
+
+def _block_gradient(
+    net: nn.Module, params: list[tuple[str, nn.Parameter]], x: torch.Tensor, y: torch.Tensor,
+    eps2: float, normalize: bool, where: str,
+) -> torch.Tensor:
+    """Flattened gradient of the batch's MCR^2 loss w.r.t. the last-block parameters; non-finite values raise."""
+    features = net(x)
+    if not torch.isfinite(features).all():
+        raise FloatingPointError(f"non-finite penultimate features ({where})")
+    loss = mcr2_loss(features, y, eps2=eps2, normalize=normalize)
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"non-finite MCR^2 loss ({where})")
+    grads = torch.autograd.grad(loss, [p for _, p in params])
+    for (name, _), grad in zip(params, grads):
+        if not torch.isfinite(grad).all():
+            raise FloatingPointError(f"non-finite gradient of last-block parameter {name!r} ({where})")
+    return torch.cat([g.reshape(-1) for g in grads])
+
+
+def task_gradients(
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    *,
+    arch: str = "resnet18",
+    networks: int = 8,
+    batches: int = 4,
+    batch_size: int = 128,
+    eps2: float = 0.5,
+    normalize: bool = True,
+    sketch_dim: int = 16384,
+    seed: int = 0,
+    device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """Per random network, the batch-averaged MCR^2 gradient of the last residual block (count-sketched), (N, D).
+
+    BatchNorm runs in train mode (batch statistics, as in the first training step at initialisation) on networks
+    built afresh here, so their running statistics are never used or kept. Batches are class-balanced and drawn
+    with a seed from (seed, network index, number of images); a task of at most ``batch_size`` images is one batch.
+    """
+    if images.ndim != 4:
+        raise ValueError(f"images must be (n, C, H, W), got shape {tuple(images.shape)}")
+    if labels.shape != (images.shape[0],):
+        raise ValueError(f"labels must be ({images.shape[0]},), got shape {tuple(labels.shape)}")
+    if networks < 1 or batches < 1:
+        raise ValueError(f"networks and batches must be >= 1, got {networks} and {batches}")
+    if batch_size < 2:
+        raise ValueError(f"batch_size must be >= 2 (BatchNorm needs batch statistics), got {batch_size}")
+    labels_np = labels.cpu().numpy()
+    if len(np.unique(labels_np)) < 2:
+        raise ValueError(f"a task needs at least 2 classes for MCR^2, got {len(np.unique(labels_np))}")
+    device = torch.device(device)
+    n = images.shape[0]
+    y_all = labels.to(torch.int64)
+    rows = []
+    for i in range(networks):
+        net_seed = network_seed(seed, i)
+        net = random_network(arch, net_seed).to(device).train()
+        net.requires_grad_(False)
+        block = last_block(net).requires_grad_(True)
+        params = list(block.named_parameters())
+        if n <= batch_size:
+            picks = [np.arange(n)]
+        else:
+            rng = np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=(1, i, n)))
+            picks = [_balanced_batch(labels_np, batch_size, rng) for _ in range(batches)]
+        total = None
+        for b, idx in enumerate(picks):
+            index = torch.from_numpy(idx)
+            x = images[index].to(device=device, dtype=torch.float32)
+            y = y_all[index].to(device)
+            grad = _block_gradient(net, params, x, y, eps2, normalize, f"network {i}, batch {b}")
+            total = grad if total is None else total + grad
+        mean = total / len(picks)
+        rows.append(count_sketch(mean, sketch_dim, _derive_seed(net_seed, 2)).float().cpu().numpy())
+    return np.stack(rows)
+
+
+def kernel_matrix(gradients: list[np.ndarray]) -> np.ndarray:
+    """Task Tangent Kernel (eq. 7): mean over networks of gradient cosines between every pair of tasks."""
+    if not gradients:
+        raise ValueError("kernel_matrix needs at least one task")
+    shape = np.shape(gradients[0])
+    if len(shape) != 2 or any(np.shape(g) != shape for g in gradients):
+        raise ValueError(f"all gradients must share one (networks, D) shape, got {[np.shape(g) for g in gradients]}")
+    kernel = np.zeros((len(gradients), len(gradients)))
+    for i in range(shape[0]):
+        rows = np.stack([np.asarray(g[i], dtype=np.float64) for g in gradients])
+        if not np.isfinite(rows).all():
+            raise FloatingPointError(f"non-finite gradient of network {i}")
+        norms = np.linalg.norm(rows, axis=1)
+        if (norms == 0).any():
+            raise ValueError(f"zero gradient of network {i} for task(s) {np.flatnonzero(norms == 0).tolist()}")
+        unit = rows / norms[:, None]
+        kernel += unit @ unit.T
+    kernel = np.clip(kernel / shape[0], -1.0, 1.0)
+    kernel = 0.5 * (kernel + kernel.T)
+    np.fill_diagonal(kernel, 1.0)
+    return kernel
