@@ -3,12 +3,13 @@
 # results/
 #   tasks/{task}.h5                  one task: uint8 images, labels, train/test split, class names, provenance
 #   tasks.parquet                    one row per task (source task included)
-#   probe/probe.pt, probe/metrics.parquet
+#   probe/probe.pt, probe/metrics.parquet; probe/random.pt (the probe's seeded init, for random-probe methods)
 #   experts/{task}.pt, experts/{task}.metrics.parquet
 #   transfer/{expert}/{task}.parquet one (expert, task) pair; expert "generic" = the probe
 #   transfer.parquet                 the full expert x task matrix, long format
-#   embeddings/{method}/{task}.h5    one task's embedding; gathered into embeddings.h5
-#   distances/{method}.parquet       source, target, distance
+#   embeddings/{method}/{task}.h5    one task's embedding (+ its trivial embedding); gathered into embeddings.h5
+#   distances/{method}.parquet       method (selector: name or name.kind), embedding, kind, source, target, distance
+#   model2vec/{method}.h5            MODEL2VEC model embeddings and biases fitted on every target
 #   selection.parquet, summary.parquet, plots/*.png
 #   logs/{rule}/..., benchmarks/{rule}/...
 

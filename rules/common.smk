@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "lib"))
 
 from taskspace import __version__ as TASKSPACE_VERSION
-from taskspace.config import validate_config
+from taskspace.config import method_configs, validate_config
 from taskspace.embeddings import get_method
 from taskspace.errors import ConfigError
 from taskspace.data import plan_tasks
@@ -18,11 +18,21 @@ SOURCE_TASK = next(name for name, spec in PLAN.items() if spec.role == "source")
 TASKS = sorted(name for name, spec in PLAN.items() if spec.role == "task")
 GENERIC = "generic"
 if GENERIC in TASKS:
-    raise ConfigError(f"data.tasks: {GENERIC!r} names the probe used as an expert; rename that task")
+    raise ConfigError(
+        f"data.tasks: {GENERIC!r} names the probe used as an expert; rename that task"
+    )
 EXPERTS = TASKS + [GENERIC]
-METHODS = list(config["embeddings"]["methods"])
-for method in METHODS:
-    get_method(method)  # an unknown name stops here, naming embeddings.methods
+# Each embeddings.methods entry: (registered method, its config); unknown names stop here, naming the key.
+METHOD_CONFIGS = method_configs(config)
+METHODS = list(METHOD_CONFIGS)
+DERIVED_METHODS = [
+    m for m in METHODS if get_method(*METHOD_CONFIGS[m]).derived
+]  # learned from other embeddings and the transfer matrix (MODEL2VEC)
+EMBED_METHODS = [m for m in METHODS if m not in DERIVED_METHODS]
+PROBE_FILES = {
+    "pretrained": "results/probe/probe.pt",
+    "random": "results/probe/random.pt",
+}
 
 
 wildcard_constraints:
@@ -56,16 +66,35 @@ def expert_checkpoint(wildcards):
 
 
 def method_params(wildcards):
-    return config["embeddings"].get(wildcards.method, {})
+    return METHOD_CONFIGS[wildcards.method][1]
+
+
+def embed_params(wildcards):
+    """A method's config without its distance-only keys (alpha): changing those re-embeds nothing."""
+    return get_method(*METHOD_CONFIGS[wildcards.method]).embed_config()
+
+
+def registered_method(wildcards):
+    return METHOD_CONFIGS[wildcards.method][0]
+
+
+def method_probe(wildcards):
+    """The probe checkpoint a method reads (pretrained, or the seeded random initialisation)."""
+    return PROBE_FILES[get_method(*METHOD_CONFIGS[wildcards.method]).probe]
 
 
 EMBEDDING_FILES = {
-    m: {t: f"results/embeddings/{m}/{t}.h5" for t in TASKS} for m in METHODS
+    m: {t: f"results/embeddings/{m}/{t}.h5" for t in TASKS} for m in EMBED_METHODS
 }
 
 
 def method_embeddings(wildcards):
     return EMBEDDING_FILES[wildcards.method]
+
+
+def base_embeddings(wildcards):
+    """The per-task embeddings a derived method (MODEL2VEC) learns from."""
+    return EMBEDDING_FILES[method_params(wildcards)["base"]]
 
 
 def grow_with_attempt(base):

@@ -1,17 +1,23 @@
 rule embed_task:
     input:
-        probe="results/probe/probe.pt",
+        probe=method_probe,
         task=task_file,
     output:
         "results/embeddings/{method}/{task}.h5",
     log:
         "results/logs/embed_task/{method}/{task}.log",
+    wildcard_constraints:
+        method="|".join(map(re.escape, EMBED_METHODS)),
+    group:
+        "embed"
     threads: 1
     resources:
-        mem_mb=grow_with_attempt(2000),
-        runtime=grow_with_attempt(30),
+        mem_mb=grow_with_attempt(4000),
+        runtime=grow_with_attempt(10),
+        gpu=1,
     params:
-        method=method_params,
+        registered=registered_method,
+        method=embed_params,
         seed=config["seed"],
         version=TASKSPACE_VERSION,
     run:
@@ -19,6 +25,7 @@ rule embed_task:
 
         embed_task(
             wildcards.method,
+            params.registered,
             params.method,
             input.probe,
             input.task,
@@ -51,12 +58,49 @@ rule compute_distances:
         "results/distances/{method}.parquet",
     log:
         "results/logs/compute_distances/{method}.log",
+    wildcard_constraints:
+        method="|".join(map(re.escape, EMBED_METHODS)),
     localrule: True
     params:
+        registered=registered_method,
         method=method_params,
     run:
         from taskspace.stages import compute_distances
 
         compute_distances(
-            wildcards.method, params.method, dict(input.items()), output[0]
+            wildcards.method,
+            params.registered,
+            params.method,
+            dict(input.items()),
+            output[0],
+        )
+
+
+rule learn_model2vec:
+    input:
+        unpack(base_embeddings),
+        transfer="results/transfer.parquet",
+    output:
+        distances="results/distances/{method}.parquet",
+        model="results/model2vec/{method}.h5",
+    log:
+        "results/logs/learn_model2vec/{method}.log",
+    wildcard_constraints:
+        method="|".join(map(re.escape, DERIVED_METHODS)) or "(?!x)x",
+    localrule: True
+    params:
+        method=method_params,
+        version=TASKSPACE_VERSION,
+    run:
+        from taskspace.stages import learn_model2vec
+
+        files = {k: v for k, v in input.items() if k != "transfer"}
+        learn_model2vec(
+            wildcards.method,
+            params.method,
+            input.transfer,
+            files,
+            output.distances,
+            output.model,
+            log[0],
         )

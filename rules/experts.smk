@@ -15,6 +15,7 @@ rule train_expert:
     resources:
         mem_mb=grow_with_attempt(4000),
         runtime=grow_with_attempt(60),
+        gpu=1,
     params:
         experts=config["experts"],
         seed=config["seed"],

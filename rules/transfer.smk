@@ -12,8 +12,9 @@ rule transfer_pair:
         "transfer"
     threads: 1
     resources:
-        mem_mb=grow_with_attempt(2000),
-        runtime=grow_with_attempt(10),
+        mem_mb=grow_with_attempt(4000),
+        runtime=grow_with_attempt(5),
+        gpu=1,
     params:
         transfer=config["transfer"],
         version=TASKSPACE_VERSION,

@@ -50,3 +50,39 @@ def test_schema_defaults_of_the_synthetic_world_match_the_generator():
 def test_errors_name_the_key(config, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("'", "'")):
         validate_config(config)
+
+
+def _methods(embeddings: dict) -> dict:
+    from taskspace.config import method_configs
+
+    return method_configs(validate_config({"embeddings": embeddings}))
+
+
+def test_method_variants_inherit_their_method_and_override_it():
+    out = _methods({"methods": ["task2vec", "task2vec_random", "t2v_skip"], "task2vec": {"beta": 0.5},
+                    "variants": {"t2v_skip": {"method": "task2vec", "skip_layers": 3},
+                                 "task2vec_random": {"method": "task2vec", "probe": "random"}}})
+    assert out["task2vec"] == ("task2vec", validate_config({"embeddings": {"task2vec": {"beta": 0.5}}})
+                               ["embeddings"]["task2vec"])
+    base, cfg = out["t2v_skip"]
+    assert base == "task2vec" and cfg["skip_layers"] == 3 and cfg["beta"] == 0.5 and cfg["probe"] == "pretrained"
+    assert out["task2vec_random"][1]["probe"] == "random"
+
+
+@pytest.mark.parametrize(
+    "embeddings,message",
+    [
+        ({"methods": ["task2vek"]}, "embeddings.methods: unknown embedding method 'task2vek' (did you mean 'task2vec'?)"),
+        ({"methods": ["x"], "variants": {"x": {"method": "nope"}}}, "embeddings.variants.x.method"),
+        ({"methods": ["x"], "variants": {"x": {"method": "task2vec", "skip_layerz": 1}}},
+         "embeddings.variants.x.skip_layerz: unknown key 'skip_layerz' (did you mean 'skip_layers'?)"),
+        ({"methods": ["x"], "variants": {"x": {"method": "pseudotask", "epochs": -1}}}, "embeddings.variants.x.epochs"),
+        ({"methods": ["task2vec"], "variants": {"task2vec": {"method": "task2vec"}}}, "embeddings.variants.task2vec"),
+        ({"methods": ["model2vec", "domain"], "model2vec": {"base": "domain"}}, "embeddings.model2vec.base"),
+        ({"methods": ["model2vec"]}, "embeddings.model2vec.base"),
+    ],
+)
+def test_method_errors_name_the_key(embeddings, message):
+    with pytest.raises(ConfigError) as err:
+        _methods(embeddings)
+    assert message in str(err.value)

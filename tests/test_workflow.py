@@ -12,6 +12,11 @@ from conftest import job_counts, snakemake, write_config
 pytestmark = pytest.mark.workflow
 
 TASKS = ["geometric-c1-o1", "organic-c1-o1", "organic-c1-o2"]
+METHODS = ["domain", "task2vec", "task2vec_mc", "pseudotask", "ttk", "model2vec", "task2vec_random",
+           "pseudotask_random"]
+SELECTORS = ["domain", "model2vec", "pseudotask.asym", "pseudotask.sym", "pseudotask_random.asym",
+             "pseudotask_random.sym", "task2vec.asym", "task2vec.sym", "task2vec_mc.asym", "task2vec_mc.sym",
+             "task2vec_random.asym", "task2vec_random.sym", "ttk"]
 
 
 def test_dry_run_plans_every_stage_once_per_unit(tmp_path):
@@ -22,8 +27,14 @@ def test_dry_run_plans_every_stage_once_per_unit(tmp_path):
     assert counts["train_probe"] == 1
     assert counts["train_expert"] == n
     assert counts["transfer_pair"] == (n + 1) * n  # every expert and the generic one on every task
-    assert counts["embed_task"] == n
-    assert counts["total"] == (n + 1) + 1 + 1 + n + (n + 1) * n + 1 + n + 1 + 1 + 1 + 1 + 1
+    assert counts["init_random_probe"] == 1
+    embed_methods = len(METHODS) - 1  # every method but MODEL2VEC embeds each task
+    assert counts["embed_task"] == embed_methods * n
+    assert counts["compute_distances"] == embed_methods and counts["learn_model2vec"] == 1
+    # splits, tasks table, 2 probes, experts, pairs, gather transfer, embeddings, gather, distances, score, plot, all
+    assert counts["total"] == (
+        (n + 1) + 1 + 2 + n + (n + 1) * n + 1 + embed_methods * n + 1 + len(METHODS) + 1 + 1 + 1
+    )
     assert not (tmp_path / "results").exists()
 
 
@@ -47,7 +58,7 @@ def test_full_run_tables(tiny_run):
         assert row.n_train == sizes.n_train[row.task] and row.n_test == sizes.n_test[row.task]
 
     summary = pd.read_parquet(res / "summary.parquet")
-    assert list(summary.method) == ["oracle", "domain", "generic", "random"]
+    assert list(summary.method) == ["oracle", *SELECTORS, "generic", "random"]
     oracle = summary.set_index("method").loc["oracle"]
     assert oracle.mean_relative_increase == 0 and oracle.top1_hit_rate == 1
     assert (summary.mean_relative_increase.drop(index=0) >= -1).all()
@@ -56,11 +67,23 @@ def test_full_run_tables(tiny_run):
     chosen = selection[selection.method == "domain"]
     assert (chosen.chosen != chosen.target).all()  # a target's own expert is never chosen
 
+    pairs = len(TASKS) * (len(TASKS) - 1)
     dist = pd.read_parquet(res / "distances" / "domain.parquet")
-    assert len(dist) == len(TASKS) * (len(TASKS) - 1) and (dist.distance >= 0).all()
+    assert len(dist) == pairs and (dist.distance >= 0).all()
+    dist = pd.read_parquet(res / "distances" / "task2vec.parquet")
+    assert list(dist.columns[:6]) == ["method", "embedding", "kind", "source", "target", "distance"]
+    assert sorted(set(dist.method)) == ["task2vec.asym", "task2vec.sym"] and len(dist) == 2 * pairs
     with h5py.File(res / "embeddings.h5") as f:
+        assert sorted(f) == sorted(set(METHODS) - {"model2vec"})
         assert sorted(f["domain"]) == sorted(TASKS)
-        assert f["domain"][TASKS[0]].shape == (512,)
+        assert f["domain"][TASKS[0]]["embedding"].shape == (512,)
+        for method in ("task2vec", "task2vec_mc", "pseudotask", "task2vec_random"):
+            group = f[method][TASKS[0]]
+            assert group["embedding"].shape == group["trivial"].shape == (4800,)  # every ResNet-18 conv filter
+            assert group.attrs["n_filters"] == 4800
+        assert f["ttk"][TASKS[0]]["embedding"].shape == (2, 1024)  # networks x sketch
+    with h5py.File(res / "model2vec" / "model2vec.h5") as f:
+        assert f["biases"].shape == (len(TASKS), 4800)
     for png in ("selection_violin.png", "summary.png"):
         assert (res / "plots" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with h5py.File(res / "tasks" / f"{TASKS[0]}.h5") as f:

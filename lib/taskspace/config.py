@@ -63,3 +63,55 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     if errors:
         raise ConfigError(_message(errors[0], schema))
     return config
+
+
+def method_configs(config: dict, schema: dict | None = None) -> dict[str, tuple[str, dict]]:
+    """{name: (registered method, its config)} for every entry of ``embeddings.methods`` (config validated).
+
+    A name is either a registered method (its own section) or a key of ``embeddings.variants``, whose keys
+    override the named method's section and are checked against that section's schema.
+    """
+    from jsonschema import Draft202012Validator
+
+    from .embeddings import known_methods
+
+    schema = schema or load_schema()
+    sections = schema["properties"]["embeddings"]["properties"]
+    emb = config["embeddings"]
+    variants = emb.get("variants", {})
+    known = known_methods()
+    out: dict[str, tuple[str, dict]] = {}
+    for name in sorted(set(variants) & set(known)):
+        raise ConfigError(f"config key embeddings.variants.{name}: a variant cannot reuse a method's name")
+    for name in emb["methods"]:
+        if name in variants:
+            base = variants[name]["method"]
+            where = f"embeddings.variants.{name}"
+            if base not in known:
+                raise ConfigError(f"config key {where}.method: unknown embedding method {base!r}; known: {known}")
+            merged = copy.deepcopy(emb.get(base, {}))
+            merged.update({k: copy.deepcopy(v) for k, v in variants[name].items() if k != "method"})
+            sub = sections.get(base, {"type": "object"})
+            validator = _with_defaults(Draft202012Validator)({**schema, **sub})
+            errors = sorted(validator.iter_errors(merged), key=lambda e: len(e.absolute_path))
+            if errors:
+                raise ConfigError(_message(errors[0], schema).replace("config key ", f"config key {where}.", 1)
+                                  .replace(f"{where}.<top level>", where))
+            out[name] = (base, merged)
+        elif name in known:
+            out[name] = (name, emb.get(name, {}))
+        else:
+            close = difflib.get_close_matches(name, known + list(variants), n=1)
+            raise ConfigError(
+                f"config key embeddings.methods: unknown embedding method {name!r}"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; known: {known}, variants: {sorted(variants)}"
+            )
+    for name, (base, cfg) in out.items():
+        if base == "model2vec":
+            if cfg["base"] not in out or out[cfg["base"]][0] not in ("task2vec", "task2vec_mc"):
+                raise ConfigError(
+                    f"config key embeddings.{name}.base: {cfg['base']!r} must be a Task2Vec method listed in "
+                    f"embeddings.methods"
+                )
+    return out

@@ -71,16 +71,22 @@ def read_task_attrs(path: str | os.PathLike) -> dict:
         raise TaskDataError(f"{path}: not a readable task file ({err})") from err
 
 
-def read_task(path: str | os.PathLike) -> tuple[TaskData, dict]:
-    """Read a task file written by :func:`write_task`; returns the data and its attrs (provenance decoded)."""
+def read_task(path: str | os.PathLike, labels: bool = True) -> tuple[TaskData, dict]:
+    """Read a task file written by :func:`write_task`; returns the data and its attrs (provenance decoded).
+
+    ``labels=False`` never reads the labels (``data.labels`` is None): label-free methods run on tasks whose
+    labels are withheld.
+    """
     import h5py
 
     try:
         with h5py.File(path, "r") as f:
+            if labels and "labels" not in f:
+                raise TaskDataError(f"{path}: the task's labels are withheld (no 'labels' dataset)")
             attrs = _decoded_attrs(f)
             data = TaskData(
                 images=f["images"][()],
-                labels=f["labels"][()],
+                labels=f["labels"][()] if labels else None,
                 is_train=f["is_train"][()],
                 class_names=[c.decode() if isinstance(c, bytes) else str(c) for c in f["class_names"][()]],
                 attrs=attrs["provenance"],

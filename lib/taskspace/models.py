@@ -69,3 +69,32 @@ class Network(nn.Module):
             head.weight.uniform_(-bound, bound, generator=generator)
             head.bias.uniform_(-bound, bound, generator=generator)
         self.head = head
+
+
+def feature_units(net: Network) -> list[tuple[str, nn.Module]]:
+    """The backbone as consecutive units whose composition is ``forward_features`` (ResNet: stem, blocks, pool).
+
+    Skipping the first k units for an embedding means their activations can be computed once and cached.
+    """
+    b = net.backbone
+    units: list[tuple[str, nn.Module]] = [("stem", nn.Sequential(b.conv1, b.bn1, b.relu, b.maxpool))]
+    for stage in ("layer1", "layer2", "layer3", "layer4"):
+        units += [(f"{stage}.{i}", block) for i, block in enumerate(getattr(b, stage))]
+    units.append(("pool", nn.Sequential(b.avgpool, nn.Flatten(1))))
+    return units
+
+
+def split_features(net: Network, skip: int) -> tuple[nn.Module, nn.Module, list[str]]:
+    """(frozen prefix of ``skip`` units, the rest of the feature extractor, names of the skipped units)."""
+    units = feature_units(net)
+    if not 0 <= skip < len(units) - 1:
+        raise ConfigError(f"skip_layers: {skip} is out of range for {net.arch} (0..{len(units) - 2})")
+    prefix = nn.Sequential(*[m for _, m in units[:skip]])
+    body = nn.Sequential(*[m for _, m in units[skip:]])
+    return prefix, body, [name for name, _ in units[:skip]]
+
+
+def qualified_names(net: Network, layers: list[tuple[str, nn.Module]]) -> list[str]:
+    """The backbone's own names (``layer2.0.conv1``) for layers found inside a re-wrapped unit sequence."""
+    names = {id(m): n for n, m in net.backbone.named_modules()}
+    return [names.get(id(m), n) for n, m in layers]

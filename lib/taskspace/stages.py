@@ -7,6 +7,7 @@ usable without Snakemake.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import sys
 import time
@@ -20,6 +21,7 @@ import pandas as pd
 
 from . import __version__
 from .data import build_task, plan_tasks
+from .errors import TaskDataError
 from .io import atomic_path, load_checkpoint, read_task, read_task_attrs, read_table, save_checkpoint, write_table, write_task
 
 GENERIC = "generic"
@@ -257,10 +259,13 @@ def gather_tables(inputs: list[str], output: str, provenance: dict | None = None
 
 
 def embed_task(
-    method: str, method_cfg: dict, probe: str, task_file: str, task: str, seed: int, output: str,
+    name: str, method: str, method_cfg: dict, probe: str, task_file: str, task: str, seed: int, output: str,
     threads: int = 1, log: str | None = None,
 ) -> None:
-    """Embed one task with ``method`` and the probe; write ``results/embeddings/{method}/{task}.h5``."""
+    """Embed one task with the config entry ``name`` (registered ``method``); write one HDF5 file.
+
+    Layout: dataset ``embedding`` plus the method's extra arrays (e.g. ``trivial``), provenance as root attrs.
+    """
     import h5py
 
     from .embeddings import get_method
@@ -268,18 +273,27 @@ def embed_task(
 
     with job_log(log) as say:
         device = _configure(threads)
-        net, normalization = load_network(probe)
-        data, _ = read_task(task_file)
         m = get_method(method, method_cfg)
-        emb = m.embed(net, data.images[data.is_train], data.labels[data.is_train], normalization, device,
-                      stable_seed(seed, "embed", method, task))
-        if not np.isfinite(emb.vector).all():
-            raise FloatingPointError(f"embedding of task {task!r} by method {method!r} is not finite")
+        cached, normalization = load_network(probe)
+        net = copy.deepcopy(cached)  # methods add hooks and freeze weights; jobs may share the process
+        try:
+            data, _ = read_task(task_file, labels=m.uses_labels)
+            train = data.is_train
+            emb = m.embed(net, data.images[train], data.labels[train] if m.uses_labels else None, normalization,
+                          device, stable_seed(seed, "embed", name, task))
+        except (FloatingPointError, TaskDataError) as err:
+            raise type(err)(f"task {task!r}, embedding method {name!r}: {err}") from err
+        arrays = {"embedding": emb.vector, **emb.extras}
+        bad = [key for key, value in arrays.items() if not np.isfinite(value).all()]
+        if bad:
+            raise FloatingPointError(f"task {task!r}, embedding method {name!r}: non-finite values in {bad}")
         with atomic_path(output) as tmp, h5py.File(tmp, "w") as f:
-            f.create_dataset("embedding", data=emb.vector.astype(np.float64))
-            f.attrs.update(_h5_attrs({"method": method, "task": task, "probe": str(probe), "seed": seed,
-                                      "config": method_cfg, "taskspace_version": __version__, **emb.attrs}))
-        say(f"{method} embedding of {task}: {emb.vector.shape[0]} values")
+            for key, value in arrays.items():
+                f.create_dataset(key, data=value.astype(np.float32 if value.dtype == np.float32 else np.float64))
+            f.attrs.update(_h5_attrs({"method": method, "name": name, "task": task, "probe": str(probe),
+                                      "seed": seed, "config": method_cfg, "taskspace_version": __version__,
+                                      **emb.attrs}))
+        say(f"{name} embedding of {task}: shape {tuple(emb.vector.shape)}")
 
 
 def _h5_attrs(values: dict) -> dict:
@@ -289,19 +303,24 @@ def _h5_attrs(values: dict) -> dict:
             for k, v in values.items()}
 
 
-def read_embeddings(files: dict[str, str]) -> dict[str, np.ndarray]:
-    """Load per-task embedding files into {task: vector}."""
+def read_embedding_file(path: str):
+    """One per-task embedding file as an :class:`~taskspace.embeddings.Embedding`."""
     import h5py
 
-    out = {}
-    for task, path in files.items():
-        with h5py.File(path, "r") as f:
-            out[task] = f["embedding"][()]
-    return out
+    from .embeddings import Embedding
+
+    with h5py.File(path, "r") as f:
+        extras = {k: f[k][()] for k in f if k != "embedding"}
+        return Embedding(f["embedding"][()], dict(f.attrs), extras)
+
+
+def read_embeddings(files: dict[str, str]) -> dict:
+    """Load per-task embedding files into {task: Embedding}."""
+    return {task: read_embedding_file(path) for task, path in files.items()}
 
 
 def gather_embeddings(files: dict[str, dict[str, str]], output: str) -> None:
-    """``results/embeddings.h5``: one group per method, one dataset per task, attrs copied from the task files."""
+    """``results/embeddings.h5``: a group per method, a group per task holding its datasets, attrs copied."""
     import h5py
 
     with atomic_path(output) as tmp, h5py.File(tmp, "w") as out:
@@ -309,17 +328,47 @@ def gather_embeddings(files: dict[str, dict[str, str]], output: str) -> None:
             group = out.create_group(method)
             for task, path in per_task.items():
                 with h5py.File(path, "r") as f:
-                    ds = group.create_dataset(task, data=f["embedding"][()])
-                    ds.attrs.update(dict(f.attrs))
+                    f.copy(f, group, name=task)
 
 
-def compute_distances(method: str, method_cfg: dict, files: dict[str, str], output: str) -> None:
-    """``results/distances/{method}.parquet``: the method's distance from every task (source) to every other."""
+def compute_distances(name: str, method: str, method_cfg: dict, files: dict[str, str], output: str) -> None:
+    """``results/distances/{name}.parquet``: every score of the method from every task (source) to every other."""
     from .embeddings import get_method
 
     df = get_method(method, method_cfg).distances(read_embeddings(files))
-    df.insert(0, "method", method)
-    write_table(df, output, {"method": method, "config": method_cfg})
+    write_table(_label_distances(name, df), output, {"method": name, "registered": method, "config": method_cfg})
+
+
+def _label_distances(name: str, df: pd.DataFrame) -> pd.DataFrame:
+    """Add the selector label (``name`` or ``name.kind``) as ``method``, keeping ``embedding`` and ``kind``."""
+    df = df.copy()
+    df.insert(0, "method", [name if k == "" else f"{name}.{k}" for k in df["kind"]])
+    df.insert(1, "embedding", name)
+    return df
+
+
+def learn_model2vec(
+    name: str, method_cfg: dict, transfer: str, files: dict[str, str], output: str, model: str,
+    log: str | None = None,
+) -> None:
+    """MODEL2VEC: leave-one-target-out distances (``output``) and the biases fitted on every target (``model``)."""
+    import h5py
+
+    from .embeddings.model2vec import leave_one_target_out
+
+    with job_log(log) as say:
+        embeddings = read_embeddings(files)
+        df, full = leave_one_target_out(embeddings, read_table(transfer), method_cfg, GENERIC)
+        write_table(_label_distances(name, df), output, {"method": name, "registered": "model2vec",
+                                                          "config": method_cfg})
+        with atomic_path(model) as tmp, h5py.File(tmp, "w") as f:
+            f.create_dataset("experts", data=np.array(full.experts, dtype=object), dtype=h5py.string_dtype())
+            f.create_dataset("model_embeddings", data=full.model_embeddings)
+            f.create_dataset("biases", data=full.biases)
+            f.attrs.update(_h5_attrs({"method": name, "base": method_cfg["base"], "config": method_cfg,
+                                      "temperature": full.temperature, "final_loss": full.losses[-1],
+                                      "taskspace_version": __version__}))
+        say(f"{name}: {len(embeddings)} experts, final training loss {full.losses[-1]:.4f}")
 
 
 # ---------------------------------------------------------------- selection

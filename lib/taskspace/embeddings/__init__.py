@@ -13,24 +13,43 @@ from ..errors import ConfigError
 
 @dataclass
 class Embedding:
-    """A task's embedding vector plus what made it (stored as HDF5 attrs)."""
+    """A task's embedding (``vector``), named side arrays such as the trivial embedding (``extras``) and what made
+    it (``attrs``); stored as one HDF5 group: datasets ``embedding`` and each extra, attrs on the group."""
 
     vector: np.ndarray
     attrs: dict = field(default_factory=dict)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 class EmbeddingMethod:
-    """Base class: ``embed`` one task, then ``distances`` between tasks (lower = closer)."""
+    """Base class: ``embed`` one task, then ``distances`` between tasks (lower = closer).
+
+    Class attributes: ``uses_labels`` (False: the method never sees the task's labels), ``probe`` (which probe
+    checkpoint it reads: "pretrained", "random", chosen per config entry by the ``probe`` key when present),
+    ``derived`` (True: learned from another method's embeddings and the transfer matrix, no per-task embedding).
+    """
 
     name: str = ""
+    uses_labels: bool = True
+    derived: bool = False
+    distance_keys: tuple[str, ...] = ()  # config keys read by ``distances`` only (changing them re-embeds nothing)
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
 
+    def embed_config(self) -> dict:
+        """The config ``embed`` depends on: everything but the distance-only keys."""
+        return {k: v for k, v in self.cfg.items() if k not in self.distance_keys}
+
+    @property
+    def probe(self) -> str:
+        return self.cfg.get("probe", "pretrained")
+
     def embed(self, probe, images, labels, normalization: dict, device, seed: int) -> Embedding:
         raise NotImplementedError
 
-    def distances(self, embeddings: dict[str, np.ndarray]) -> pd.DataFrame:
+    def distances(self, embeddings: dict[str, Embedding]) -> pd.DataFrame:
+        """Long table: kind (which score; "" when the method has one), source, target, distance."""
         raise NotImplementedError
 
 
@@ -61,13 +80,35 @@ def known_methods() -> list[str]:
     return sorted(METHODS)
 
 
+BUILTIN_MODULES = ("domain", "task2vec", "pseudotask", "task_tangent", "model2vec")
+
+
 def _load_builtin_methods() -> None:
-    from . import domain  # noqa: F401
+    """Import the modules whose classes register the built-in methods."""
+    import importlib
+
+    for module in BUILTIN_MODULES:
+        importlib.import_module(f"{__name__}.{module}")
 
 
-def pairwise_long(names: list[str], matrix: np.ndarray) -> pd.DataFrame:
+def pairwise_long(names: list[str], matrix: np.ndarray, kind: str = "") -> pd.DataFrame:
     """A square (source x target) matrix as a long table without the diagonal."""
     rows = [
-        (names[i], names[j], float(matrix[i, j])) for i in range(len(names)) for j in range(len(names)) if i != j
+        (kind, names[i], names[j], float(matrix[i, j]))
+        for i in range(len(names))
+        for j in range(len(names))
+        if i != j
     ]
-    return pd.DataFrame(rows, columns=["source", "target", "distance"])
+    return pd.DataFrame(rows, columns=["kind", "source", "target", "distance"])
+
+
+def stack(embeddings: dict[str, Embedding], what: str = "vector") -> tuple[list[str], np.ndarray]:
+    """Task names (sorted) and their vectors (or the extra array ``what``) stacked as rows."""
+    names = sorted(embeddings)
+    arrays = [e.vector if what == "vector" else e.extras[what] for e in (embeddings[n] for n in names)]
+    shapes = {a.shape for a in arrays}
+    if len(shapes) > 1:
+        raise ValueError(
+            f"embeddings differ in shape {sorted(shapes)}: were they computed with different probes or skip_layers?"
+        )
+    return names, np.stack(arrays)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import Embedding, EmbeddingMethod, pairwise_long, register_method
+from . import Embedding, EmbeddingMethod, pairwise_long, register_method, stack
 
 
 def cosine_distance_matrix(vectors: np.ndarray) -> np.ndarray:
@@ -19,6 +19,8 @@ def cosine_distance_matrix(vectors: np.ndarray) -> np.ndarray:
 class DomainEmbedding(EmbeddingMethod):
     """Average of the probe's penultimate features over the task's training images (labels unused)."""
 
+    uses_labels = False
+
     def embed(self, probe, images, labels, normalization, device, seed) -> Embedding:
         from ..training import to_tensor
         from ..transfer import extract_features
@@ -30,6 +32,6 @@ class DomainEmbedding(EmbeddingMethod):
             raise FloatingPointError("non-finite probe features")
         return Embedding(vector, {"estimator": "mean penultimate features", "n_images": len(images)})
 
-    def distances(self, embeddings: dict[str, np.ndarray]) -> pd.DataFrame:
-        names = sorted(embeddings)
-        return pairwise_long(names, cosine_distance_matrix(np.stack([embeddings[n] for n in names])))
+    def distances(self, embeddings: dict[str, Embedding]) -> pd.DataFrame:
+        names, vectors = stack(embeddings)
+        return pairwise_long(names, cosine_distance_matrix(vectors))

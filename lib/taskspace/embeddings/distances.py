@@ -1,0 +1,81 @@
+"""Distances between task embeddings (Task2Vec sect. 3.3; PseudoTask eq. 4).
+
+All functions take stacked embeddings (tasks x filters) and return square matrices whose entry [a, b] is the
+score of using task a's expert on task b (lower = closer). The diagonal is kept; callers drop it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _check_fisher(vectors: np.ndarray, what: str) -> np.ndarray:
+    v = np.asarray(vectors, dtype=np.float64)
+    if v.ndim == 1:
+        v = v[None, :]
+    if not np.isfinite(v).all():
+        raise FloatingPointError(f"{what}: non-finite embedding values")
+    if (v < 0).any():
+        raise ValueError(f"{what}: a Fisher embedding must be non-negative")
+    return v
+
+
+def _ratio_cosine_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """d_cos(a/(a+b), b/(a+b)) of one vector ``a`` against every row of ``b``; coordinates where both are 0 count
+    as equal (each gets 1/2)."""
+    total = a[None, :] + b
+    zero = total == 0
+    safe = np.where(zero, 1.0, total)
+    ra = np.where(zero, 0.5, a[None, :] / safe)
+    rb = np.where(zero, 0.5, b / safe)
+    dot = (ra * rb).sum(1)
+    norm = np.linalg.norm(ra, axis=1) * np.linalg.norm(rb, axis=1)
+    return np.clip(1.0 - dot / norm, 0.0, 2.0)
+
+
+def d_sym(fa: np.ndarray, fb: np.ndarray) -> float:
+    """Symmetric Task2Vec distance: the cosine distance between Fa/(Fa+Fb) and Fb/(Fa+Fb), element-wise."""
+    a = _check_fisher(fa, "d_sym")[0]
+    b = _check_fisher(fb, "d_sym")
+    return float(_ratio_cosine_distance(a, b)[0])
+
+
+def d_sym_matrix(vectors: np.ndarray) -> np.ndarray:
+    """d_sym between every pair of rows (exactly symmetric, zero diagonal)."""
+    v = _check_fisher(vectors, "d_sym")
+    out = np.zeros((len(v), len(v)))
+    for i in range(len(v)):
+        out[i, i + 1 :] = _ratio_cosine_distance(v[i], v[i + 1 :]) if i + 1 < len(v) else []
+    out = out + out.T
+    np.fill_diagonal(out, 0.0)
+    return out
+
+
+def complexity(vectors: np.ndarray, trivial: np.ndarray) -> np.ndarray:
+    """d_sym(t_a, t_0) of every row a against its trivial embedding (a row of ``trivial``, or one shared vector)."""
+    v = _check_fisher(vectors, "complexity")
+    t = _check_fisher(trivial, "trivial embedding")
+    if len(t) == 1:
+        return _ratio_cosine_distance(t[0], v)
+    if t.shape != v.shape:
+        raise ValueError(f"trivial embeddings have shape {t.shape}, embeddings {v.shape}")
+    return np.array([_ratio_cosine_distance(v[i], t[i : i + 1])[0] for i in range(len(v))])
+
+
+def d_asym_matrix(vectors: np.ndarray, trivial: np.ndarray, alpha: float) -> np.ndarray:
+    """d_asym(a -> b) = d_sym(a, b) - alpha * d_sym(a, t_0): experts of complex tasks (far from trivial) come closer."""
+    return d_sym_matrix(vectors) - alpha * complexity(vectors, trivial)[:, None]
+
+
+def norm_asym_matrix(vectors: np.ndarray, alpha: float, relative: bool = True) -> np.ndarray:
+    """PseudoTask's d'_asym(a -> b) = d_sym(a, b) - alpha * ||t_a||.
+
+    ``relative`` divides the norms by their mean over the bank, which makes alpha independent of the embedding's
+    units (the paper uses the raw norm, i.e. ``relative=False``).
+    """
+    v = _check_fisher(vectors, "norm asymmetry")
+    norms = np.linalg.norm(v, axis=1)
+    if relative:
+        norms = norms / norms.mean()
+    return d_sym_matrix(v) - alpha * norms[:, None]
+

@@ -1,0 +1,142 @@
+"""MODEL2VEC (Task2Vec sect. 3.4): experts embedded next to tasks, m_i = F_i + b_i, with the model biases b_i
+learned by a k-way cross-entropy that predicts each training target's best expert from -d_asym(m_i -> t).
+
+Scored leave-one-target-out: the biases used for a target are learned on every other target's transfer
+column, so no target sees its own ground truth. ``fit_model2vec`` on all targets gives the biases a new task
+is ranked with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import Embedding, EmbeddingMethod, register_method
+
+
+@dataclass
+class Model2VecFit:
+    experts: list[str]
+    model_embeddings: np.ndarray   # m_i, one row per expert
+    biases: np.ndarray             # b_i = m_i - F_i
+    temperature: float
+    losses: list[float]
+
+
+def _d_sym(m: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
+    """d_sym between every row of ``m`` (experts) and every row of ``f`` (tasks): (experts x tasks)."""
+    total = m[:, None, :] + f[None, :, :]
+    ra, rb = m[:, None, :] / total, f[None, :, :] / total
+    return 1.0 - (ra * rb).sum(-1) / (ra.norm(dim=-1) * rb.norm(dim=-1))
+
+
+def _d_asym(m: torch.Tensor, trivial: torch.Tensor, tasks: torch.Tensor, alpha: float) -> torch.Tensor:
+    """d_asym(m_i -> t) = d_sym(m_i, t) - alpha d_sym(m_i, t_0(i)) for every expert i and task t."""
+    total = m + trivial
+    ra, rb = m / total, trivial / total
+    complexity = 1.0 - (ra * rb).sum(-1) / (ra.norm(dim=-1) * rb.norm(dim=-1))
+    return _d_sym(m, tasks) - alpha * complexity[:, None]
+
+
+def fit_model2vec(
+    experts: list[str],
+    expert_embeddings: np.ndarray,
+    expert_trivial: np.ndarray,
+    targets: list[str],
+    target_embeddings: np.ndarray,
+    best: list[int],
+    candidates: np.ndarray,
+    cfg: dict,
+) -> Model2VecFit:
+    """Learn b_i (scaled per coordinate by the mean embedding, so the l2 penalty is unit-free) and a temperature.
+
+    best[k]: index into ``experts`` of target k's best candidate; candidates (targets x experts) bool mask.
+    """
+    f = torch.as_tensor(expert_embeddings, dtype=torch.float32)
+    t0 = torch.as_tensor(expert_trivial, dtype=torch.float32)
+    tasks = torch.as_tensor(target_embeddings, dtype=torch.float32)
+    mask = torch.as_tensor(candidates, dtype=torch.bool).T  # experts x targets
+    best_t = torch.as_tensor(best, dtype=torch.long)
+    scale = torch.cat([f, tasks]).mean(0)
+    alpha = float(cfg["alpha"])
+    u = torch.zeros_like(f, requires_grad=True)
+    with torch.no_grad():
+        d0 = _d_asym(f, t0, tasks, alpha)[mask]
+    log_temp = torch.tensor(float(torch.log(d0.std().clamp_min(1e-6))), dtype=torch.float32, requires_grad=True)
+    opt = torch.optim.Adam([u, log_temp], lr=float(cfg["lr"]))
+    losses = []
+
+    def model_embeddings() -> torch.Tensor:
+        return torch.maximum(f + scale * u, 1e-6 * scale)  # m_i stays positive, as a Fisher embedding is
+
+    for _ in range(int(cfg["steps"])):
+        opt.zero_grad()
+        d = _d_asym(model_embeddings(), t0, tasks, alpha)
+        logits = (-d / log_temp.exp()).masked_fill(~mask, float("-inf")).T  # targets x experts
+        loss = torch.nn.functional.cross_entropy(logits, best_t) + float(cfg["l2"]) * u.pow(2).mean()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    m = model_embeddings().detach()
+    if not torch.isfinite(m).all():
+        raise FloatingPointError("MODEL2VEC: non-finite model embeddings")
+    return Model2VecFit(experts, m.numpy(), (m - f).numpy(), float(log_temp.detach().exp()), losses)
+
+
+def rank_experts(fit: Model2VecFit, trivial: np.ndarray, task_embedding: np.ndarray, alpha: float) -> np.ndarray:
+    """d_asym(m_i -> t) of every expert for one task embedding."""
+    m = torch.as_tensor(fit.model_embeddings)
+    d = _d_asym(m, torch.as_tensor(trivial, dtype=torch.float32),
+                torch.as_tensor(task_embedding[None], dtype=torch.float32), alpha)
+    return d[:, 0].numpy()
+
+
+def _best_candidates(transfer: pd.DataFrame, experts: list[str], targets: list[str], generic: str):
+    """(best expert index per target, candidate mask targets x experts) from the transfer table."""
+    from ..selection import candidate_table
+
+    cands = candidate_table(transfer, generic)
+    cands = cands[cands["expert"].isin(experts) & cands["target"].isin(targets)]
+    index = {e: i for i, e in enumerate(experts)}
+    mask = np.zeros((len(targets), len(experts)), dtype=bool)
+    best = []
+    for k, t in enumerate(targets):
+        group = cands[cands["target"] == t].sort_values(["test_error", "expert"], kind="mergesort")
+        if group.empty:
+            raise ValueError(f"MODEL2VEC: target {t!r} has no candidate expert in the transfer table")
+        mask[k, [index[e] for e in group["expert"]]] = True
+        best.append(index[group["expert"].iloc[0]])
+    return best, mask
+
+
+def leave_one_target_out(
+    embeddings: dict[str, Embedding], transfer: pd.DataFrame, cfg: dict, generic: str = "generic"
+) -> tuple[pd.DataFrame, Model2VecFit]:
+    """Distances of every expert to every target from biases learned without that target; plus the fit on all."""
+    names = sorted(embeddings)
+    vectors = np.stack([embeddings[n].vector for n in names])
+    trivial = np.stack([embeddings[n].extras["trivial"] for n in names])
+    best, mask = _best_candidates(transfer, names, names, generic)
+    rows = []
+    for k, held_out in enumerate(names):
+        keep = [i for i in range(len(names)) if i != k]
+        fit = fit_model2vec(names, vectors, trivial, [names[i] for i in keep], vectors[keep],
+                            [best[i] for i in keep], mask[keep], cfg)
+        d = rank_experts(fit, trivial, vectors[k], float(cfg["alpha"]))
+        rows += [("", names[i], held_out, float(d[i])) for i in range(len(names)) if i != k]
+    full = fit_model2vec(names, vectors, trivial, names, vectors, best, mask, cfg)
+    return pd.DataFrame(rows, columns=["kind", "source", "target", "distance"]), full
+
+
+@register_method("model2vec")
+class Model2Vec(EmbeddingMethod):
+    """Learned from another method's embeddings (``base``) and the transfer matrix; embeds no task itself."""
+
+    derived = True
+
+    @property
+    def base(self) -> str:
+        return self.cfg["base"]

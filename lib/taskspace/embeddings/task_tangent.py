@@ -1,0 +1,45 @@
+"""The Task Tangent Kernel (Wallace et al. 2021, sect. 6) as a registered method: no pretrained weights.
+
+A task's embedding is the matrix of its MCR^2-loss gradients w.r.t. the last residual block of N seeded random
+networks (one row per network, optionally count-sketched); the kernel between tasks is the mean cosine of their
+rows, and the distance used for selection is 1 - kernel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import Embedding, EmbeddingMethod, pairwise_long, register_method, stack
+
+
+@register_method("ttk")
+class TaskTangentKernel(EmbeddingMethod):
+    """Only the probe checkpoint's input normalisation is used (the random probe's, never its weights)."""
+
+    @property
+    def probe(self) -> str:
+        return "random"
+
+    def embed(self, probe, images, labels, normalization, device, seed) -> Embedding:
+        from ..training import to_tensor
+        from .ttk import task_gradients
+
+        cfg = self.cfg
+        y = torch.from_numpy(np.unique(labels, return_inverse=True)[1]).long()
+        grads = task_gradients(
+            to_tensor(images, normalization), y, arch=cfg["arch"], networks=int(cfg["networks"]),
+            batches=int(cfg["batches"]), batch_size=int(cfg["batch_size"]), eps2=float(cfg["eps2"]),
+            normalize=bool(cfg["normalize"]), sketch_dim=int(cfg["sketch_dim"]), seed=int(cfg["network_seed"]),
+            device=device,
+        )
+        attrs = {"estimator": "MCR2 gradients of the last residual block", "networks": int(cfg["networks"]),
+                 "sketch_dim": int(cfg["sketch_dim"]), "n_samples": len(y)}
+        return Embedding(grads.astype(np.float32), attrs)
+
+    def distances(self, embeddings: dict[str, Embedding]) -> pd.DataFrame:
+        from .ttk import kernel_matrix
+
+        names, grads = stack(embeddings)
+        return pairwise_long(names, 1.0 - kernel_matrix(list(grads)), "")
