@@ -10,11 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import torch
 
 from . import Embedding, EmbeddingMethod, register_method
+
+if TYPE_CHECKING:  # torch is imported where used: planning a workflow never needs it
+    import torch
 
 
 @dataclass
@@ -55,6 +59,8 @@ def fit_model2vec(
 
     best[k]: index into ``experts`` of target k's best candidate; candidates (targets x experts) bool mask.
     """
+    import torch
+
     f = torch.as_tensor(expert_embeddings, dtype=torch.float32)
     t0 = torch.as_tensor(expert_trivial, dtype=torch.float32)
     tasks = torch.as_tensor(target_embeddings, dtype=torch.float32)
@@ -88,6 +94,8 @@ def fit_model2vec(
 
 def rank_experts(fit: Model2VecFit, trivial: np.ndarray, task_embedding: np.ndarray, alpha: float) -> np.ndarray:
     """d_asym(m_i -> t) of every expert for one task embedding."""
+    import torch
+
     m = torch.as_tensor(fit.model_embeddings)
     d = _d_asym(m, torch.as_tensor(trivial, dtype=torch.float32),
                 torch.as_tensor(task_embedding[None], dtype=torch.float32), alpha)
@@ -115,19 +123,27 @@ def _best_candidates(transfer: pd.DataFrame, experts: list[str], targets: list[s
 def leave_one_target_out(
     embeddings: dict[str, Embedding], transfer: pd.DataFrame, cfg: dict, generic: str = "generic"
 ) -> tuple[pd.DataFrame, Model2VecFit]:
-    """Distances of every expert to every target from biases learned without that target; plus the fit on all."""
-    names = sorted(embeddings)
-    vectors = np.stack([embeddings[n].vector for n in names])
-    trivial = np.stack([embeddings[n].extras["trivial"] for n in names])
-    best, mask = _best_candidates(transfer, names, names, generic)
+    """Distances of every expert to every target from biases learned without that target; plus the fit on all.
+
+    Experts are the transfer table's experts (the generic one aside), targets its tasks; both need embeddings.
+    """
+    experts = sorted(set(transfer["expert"]) - {generic})
+    targets = sorted(set(transfer["task"]))
+    missing = sorted((set(experts) | set(targets)) - set(embeddings))
+    if missing:
+        raise ValueError(f"MODEL2VEC: no embedding for task(s) {missing}")
+    vectors = np.stack([embeddings[n].vector for n in experts])
+    trivial = np.stack([embeddings[n].extras["trivial"] for n in experts])
+    target_vectors = np.stack([embeddings[n].vector for n in targets])
+    best, mask = _best_candidates(transfer, experts, targets, generic)
     rows = []
-    for k, held_out in enumerate(names):
-        keep = [i for i in range(len(names)) if i != k]
-        fit = fit_model2vec(names, vectors, trivial, [names[i] for i in keep], vectors[keep],
+    for k, held_out in enumerate(targets):
+        keep = [i for i in range(len(targets)) if i != k]
+        fit = fit_model2vec(experts, vectors, trivial, [targets[i] for i in keep], target_vectors[keep],
                             [best[i] for i in keep], mask[keep], cfg)
-        d = rank_experts(fit, trivial, vectors[k], float(cfg["alpha"]))
-        rows += [("", names[i], held_out, float(d[i])) for i in range(len(names)) if i != k]
-    full = fit_model2vec(names, vectors, trivial, names, vectors, best, mask, cfg)
+        d = rank_experts(fit, trivial, target_vectors[k], float(cfg["alpha"]))
+        rows += [("", e, held_out, float(d[i])) for i, e in enumerate(experts) if e != held_out]
+    full = fit_model2vec(experts, vectors, trivial, targets, target_vectors, best, mask, cfg)
     return pd.DataFrame(rows, columns=["kind", "source", "target", "distance"]), full
 
 

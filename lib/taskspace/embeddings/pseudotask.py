@@ -11,24 +11,30 @@ import copy
 import json
 import math
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
-from torch.nn import functional as F
 
 from . import Embedding, pairwise_long, register_method, stack
 from .distances import d_sym_matrix, norm_asym_matrix
 from .task2vec import FisherEmbedding, check_sample_budget, monte_carlo_start, run_in_batches, trivial_embedding
 
+if TYPE_CHECKING:  # torch is imported where used: planning a workflow never needs it
+    import torch
+    from torch import nn
+
 
 def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy against soft label distributions."""
-    return -(targets * F.log_softmax(logits, dim=1)).sum(1).mean()
+    return -(targets * logits.log_softmax(dim=1)).sum(1).mean()
 
 
 def fit_zero_head(features: torch.Tensor, soft: torch.Tensor, cfg: dict, generator: torch.Generator) -> nn.Linear:
     """A zero-initialised linear head fitted to soft labels for ``head_epochs`` epochs (at least ``head_min_steps``)."""
+    import torch
+    from torch import nn
+
     head = nn.Linear(features.shape[1], soft.shape[1])
     nn.init.zeros_(head.weight)
     nn.init.zeros_(head.bias)
@@ -54,6 +60,8 @@ class PseudoTask(FisherEmbedding):
     distance_keys = ("alpha", "norm")
 
     def embed(self, probe, images, labels, normalization, device, seed) -> Embedding:
+        import torch
+
         from ..training import augment, to_tensor
         from .variational import variational_fisher
 

@@ -13,15 +13,18 @@ from __future__ import annotations
 
 import json
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import nn
 
 from ..errors import TaskDataError
 from . import Embedding, EmbeddingMethod, pairwise_long, register_method, stack
 from .distances import d_asym_matrix, d_sym_matrix
+
+if TYPE_CHECKING:  # torch is imported where used: planning a workflow never needs it
+    import torch
+    from torch import nn
 
 
 def balanced_subset(labels: np.ndarray, budget: int, generator: np.random.Generator) -> np.ndarray:
@@ -53,11 +56,13 @@ def check_sample_budget(n: int, cfg: dict, what: str) -> None:
         raise TaskDataError(f"{what}: {n} training images, fewer than the sample budget's min_samples={cfg['min_samples']}")
 
 
-@torch.no_grad()
 def run_in_batches(module: nn.Module, x: torch.Tensor, batch_size: int, device, what: str = "") -> torch.Tensor:
     """``module`` (eval mode) over ``x`` in batches, results on the CPU; ``what`` names outputs checked finite."""
+    import torch
+
     module.eval()
-    out = torch.cat([module(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+    with torch.no_grad():
+        out = torch.cat([module(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
     if what and not torch.isfinite(out).all():
         raise FloatingPointError(f"non-finite {what}")
     return out
@@ -65,6 +70,9 @@ def run_in_batches(module: nn.Module, x: torch.Tensor, batch_size: int, device, 
 
 def fit_head(features: torch.Tensor, labels: torch.Tensor, n_classes: int, l2: float, max_iter: int) -> tuple[nn.Linear, float]:
     """The task's linear classifier on frozen features (L-BFGS on standardised features, folded back to a Linear)."""
+    import torch
+    from torch import nn
+
     from ..transfer import fit_logistic
 
     mean, std = features.double().mean(0), features.double().std(0).clamp_min(1e-6)
@@ -106,6 +114,8 @@ class FisherEmbedding(EmbeddingMethod):
 
     def split(self, probe, device) -> tuple[nn.Module, nn.Module, list[tuple[str, nn.Module]], dict]:
         """(prefix, body, covered conv layers, attrs describing the covered filters)."""
+        from torch import nn
+
         from ..models import qualified_names, split_features
         from .fisher import covered_layers
 
@@ -137,6 +147,8 @@ class Task2VecBase(FisherEmbedding):
     """Sample budget, cached prefix activations and the fitted head; ``estimate`` is the estimator."""
 
     def embed(self, probe, images, labels, normalization, device, seed) -> Embedding:
+        import torch
+
         from ..training import to_tensor
 
         cfg = self.cfg
@@ -165,6 +177,8 @@ class Task2VecVariational(Task2VecBase):
     reparametrisation trick and a KL term to an isotropic per-layer prior; embedding = beta / (N sigma^2)."""
 
     def estimate(self, body, head, inputs, labels, layers, generator, device):
+        import torch
+
         from .variational import variational_fisher
 
         cfg, bs = self.cfg, int(self.cfg["batch_size"])

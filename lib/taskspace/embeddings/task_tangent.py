@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-import torch
 
 from . import Embedding, EmbeddingMethod, pairwise_long, register_method, stack
 
@@ -23,6 +22,8 @@ class TaskTangentKernel(EmbeddingMethod):
         return "random"
 
     def embed(self, probe, images, labels, normalization, device, seed) -> Embedding:
+        import torch
+
         from ..training import to_tensor
         from .ttk import task_gradients
 
