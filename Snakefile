@@ -10,7 +10,8 @@
 #   embeddings/{method}/{task}.h5    one task's embedding (+ its trivial embedding); gathered into embeddings.h5
 #   distances/{method}.parquet       method (selector: name or name.kind), embedding, kind, source, target, distance
 #   model2vec/{method}.h5            MODEL2VEC model embeddings and biases fitted on every target
-#   selection.parquet, summary.parquet, plots/*.png
+#   selection.parquet, summary.parquet   one block of rows per meta-task (column meta_task)
+#   plots/*.png                      of the first meta-task
 #   logs/{rule}/..., benchmarks/{rule}/...
 
 from snakemake.utils import min_version
@@ -43,3 +44,4 @@ rule all:
         "results/summary.parquet",
         "results/plots/selection_violin.png",
         "results/plots/summary.png",
+        expand("results/experts/{task}.pt", task=EXPERT_TASKS),  # the whole declared bank

@@ -6,13 +6,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "lib"))
 
 from taskspace import __version__ as TASKSPACE_VERSION
-from taskspace.config import method_configs, validate_config
+from taskspace.config import canonical, method_configs, validate_config
 from taskspace.embeddings import get_method
 from taskspace.errors import ConfigError
 from taskspace.data import plan_tasks
+from taskspace.study import expert_tasks, meta_tasks, transfer_pairs
 
 # Schema check (defaults filled in) and the task plan: bad input stops here, before any job runs.
 validate_config(config)
+# Sorted keys: params compare equal whatever the key order of the config file.
+_canonical = canonical(config)
+config.clear()
+config.update(_canonical)
 PLAN = {spec.name: spec for spec in plan_tasks(config["data"])}
 SOURCE_TASK = next(name for name, spec in PLAN.items() if spec.role == "source")
 TASKS = sorted(name for name, spec in PLAN.items() if spec.role == "task")
@@ -21,9 +26,19 @@ if GENERIC in TASKS:
     raise ConfigError(
         f"data.tasks: {GENERIC!r} names the probe used as an expert; rename that task"
     )
-EXPERTS = TASKS + [GENERIC]
+EXPERT_TASKS = expert_tasks(config, TASKS)  # tasks that get a fine-tuned expert
+EXPERTS = EXPERT_TASKS + [GENERIC]
+# The meta-tasks scored (target x expert matrices); only their (expert, target) pairs are computed.
+META_TASKS = meta_tasks(config, TASKS, EXPERT_TASKS)
+TRANSFER_FILES = [
+    f"results/transfer/{expert}/{task}.parquet"
+    for expert, task in transfer_pairs(META_TASKS, GENERIC)
+]
 # Each embeddings.methods entry: (registered method, its config); unknown names stop here, naming the key.
-METHOD_CONFIGS = method_configs(config)
+METHOD_CONFIGS = {
+    name: (registered, canonical(cfg))
+    for name, (registered, cfg) in method_configs(config).items()
+}
 METHODS = list(METHOD_CONFIGS)
 DERIVED_METHODS = [
     m for m in METHODS if get_method(*METHOD_CONFIGS[m]).derived
@@ -63,6 +78,20 @@ def expert_checkpoint(wildcards):
     if wildcards.expert == GENERIC:
         return "results/probe/probe.pt"
     return f"results/experts/{wildcards.expert}.pt"
+
+
+def expert_params():
+    """The experts' training config: which tasks get one (experts.tasks) is left out, so listing one more expert
+    trains just that one."""
+    return {k: v for k, v in config["experts"].items() if k != "tasks"}
+
+
+def meta_task_params():
+    """The meta-tasks as plain data for the scoring rule's params."""
+    return {
+        m.name: {"targets": list(m.targets), "experts": list(m.experts)}
+        for m in META_TASKS
+    }
 
 
 def method_params(wildcards):

@@ -17,7 +17,7 @@ rule train_expert:
         runtime=grow_with_attempt(60),
         gpu=1,
     params:
-        experts=config["experts"],
+        experts=expert_params(),
         seed=config["seed"],
         version=TASKSPACE_VERSION,
     script:

@@ -8,11 +8,17 @@ rule score_selection:
     log:
         "results/logs/score_selection.log",
     localrule: True
+    params:
+        meta_tasks=meta_task_params(),
     run:
         from taskspace.stages import score
 
         score(
-            input.transfer, list(input.distances), output.selection, output.summary
+            input.transfer,
+            list(input.distances),
+            output.selection,
+            output.summary,
+            params.meta_tasks,
         )
 
 

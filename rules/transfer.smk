@@ -35,7 +35,7 @@ rule transfer_pair:
 
 rule gather_transfer:
     input:
-        expand("results/transfer/{expert}/{task}.parquet", expert=EXPERTS, task=TASKS),
+        TRANSFER_FILES,
     output:
         "results/transfer.parquet",
     log:

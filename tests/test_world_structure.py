@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pandas as pd
 import pytest
+import yaml
 
 from conftest import REPO, snakemake
 
 pytestmark = pytest.mark.workflow
 
 
+METHODS = ["domain", "task2vec_mc"]  # the cheap ones; the tiny workflow test runs every method
+
+
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
-    """The shipped config.yaml, run end to end: the default world, probe, 12 experts and the full matrix."""
+    """The shipped config.yaml, run end to end (two embedding methods): the default world, probe, 12 experts and
+    the full matrix."""
     directory = tmp_path_factory.mktemp("default_run")
-    shutil.copy(REPO / "config.yaml", directory / "config.yaml")
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    config["embeddings"]["methods"] = METHODS
+    (directory / "config.yaml").write_text(yaml.safe_dump(config))
     snakemake(directory, "--cores", "2")
     return directory / "results"
 
@@ -60,3 +65,20 @@ def test_selection_is_a_real_problem(default_run, candidates):
     summary = pd.read_parquet(default_run / "summary.parquet").set_index("method")
     assert summary.mean_relative_increase["random"] > 0.1
     assert summary.mean_relative_increase["domain"] < summary.mean_relative_increase["random"]
+
+
+def test_fisher_embeddings_follow_the_taxonomy_and_the_difficulty(default_run):
+    """Task2Vec sect. 3.2 / Fig. 2: the symmetric distance correlates with taxonomic distance, the Fisher norm with
+    the error of the task's best expert."""
+    import h5py
+    import numpy as np
+
+    from taskspace.fidelity import difficulty_correlation, taxonomic_distance, taxonomy_correlation
+
+    tasks = pd.read_parquet(default_run / "tasks.parquet")
+    taxonomy = taxonomic_distance(tasks[tasks.role == "task"], ["domain", "clade", "order"])
+    distances = pd.read_parquet(default_run / "distances" / "task2vec_mc.parquet")
+    assert taxonomy_correlation(distances, taxonomy, "sym") > 0.2
+    with h5py.File(default_run / "embeddings.h5") as f:
+        norms = {t: float(np.abs(g["embedding"][()] - g["trivial"][()]).sum()) for t, g in f["task2vec_mc"].items()}
+    assert difficulty_correlation(norms, pd.read_parquet(default_run / "selection.parquet")) > 0.3

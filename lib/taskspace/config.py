@@ -115,3 +115,16 @@ def method_configs(config: dict, schema: dict | None = None) -> dict[str, tuple[
                     f"embeddings.methods"
                 )
     return out
+
+
+def canonical(value):
+    """``value`` with every mapping's keys sorted, recursively.
+
+    Snakemake compares a rule's params with those of the last run as written, key order included, so params are
+    passed in this form: reordering keys in a config file, or the order defaults are filled in, reruns nothing.
+    """
+    if isinstance(value, dict):
+        return {k: canonical(value[k]) for k in sorted(value)}
+    if isinstance(value, list):
+        return [canonical(v) for v in value]
+    return value

@@ -374,20 +374,48 @@ def learn_model2vec(
 # ---------------------------------------------------------------- selection
 
 
-def score(transfer: str, distances: list[str], selection: str, summary: str, scoring_cfg: dict | None = None) -> None:
-    """Score every method's choices against the transfer matrix (``selection``/``summary`` tables)."""
+def score(
+    transfer: str, distances: list[str], selection: str, summary: str, meta_tasks: dict | None = None
+) -> None:
+    """Score every method's choices against the transfer matrix of each meta-task (``selection``/``summary``).
+
+    ``meta_tasks``: {name: {"targets": [...], "experts": [...]}}; None scores the whole matrix as ``all``.
+    Within a meta-task, a target's candidates are that meta-task's experts (never its own).
+    """
     from .selection import score_selection
 
     table = read_table(transfer)
     dist = pd.concat([read_table(p) for p in distances], ignore_index=True) if distances else None
-    sel, summ = score_selection(table, dist, generic=GENERIC)
-    write_table(sel, selection, {"scoring": scoring_cfg or {}})
-    write_table(summ, summary, {"scoring": scoring_cfg or {}})
+    if meta_tasks is None:
+        meta_tasks = {"all": {"targets": sorted(set(table["task"])),
+                              "experts": sorted(set(table["expert"]) - {GENERIC})}}
+    selections, summaries = [], []
+    for name, spec in meta_tasks.items():
+        experts, targets = set(spec["experts"]), set(spec["targets"])
+        t = table[(table["expert"].isin(experts | {GENERIC})) & table["task"].isin(targets)]
+        d = None if dist is None else dist[dist["source"].isin(experts) & dist["target"].isin(targets)]
+        sel, summ = score_selection(t, d, generic=GENERIC)
+        selections.append(sel.assign(meta_task=name))
+        summaries.append(summ.assign(meta_task=name))
+    provenance = {"meta_tasks": meta_tasks}
+    write_table(_meta_task_first(pd.concat(selections, ignore_index=True)), selection, provenance)
+    write_table(_meta_task_first(pd.concat(summaries, ignore_index=True)), summary, provenance)
+
+
+def _meta_task_first(df: pd.DataFrame) -> pd.DataFrame:
+    return df[["meta_task", *[c for c in df.columns if c != "meta_task"]]]
 
 
 def plot(transfer: str, selection: str, summary: str, violin: str, bars: str) -> None:
-    """The per-target error distribution with each method's choice, and the summary bar chart."""
+    """The per-target error distribution with each method's choice, and the summary bar chart, of the first
+    meta-task (the whole matrix unless meta-tasks are declared)."""
+    from .io import read_provenance
     from .plots import plot_selection, plot_summary
 
-    plot_selection(read_table(transfer), read_table(selection), violin, generic=GENERIC)
-    plot_summary(read_table(summary), bars, generic=GENERIC)
+    sel, summ, table = read_table(selection), read_table(summary), read_table(transfer)
+    name = sel["meta_task"].iloc[0]
+    spec = read_provenance(selection).get("meta_tasks", {}).get(name)
+    if spec:
+        table = table[table["expert"].isin({*spec["experts"], GENERIC}) & table["task"].isin(spec["targets"])]
+    plot_selection(table, sel[sel["meta_task"] == name].drop(columns="meta_task"), violin, generic=GENERIC)
+    plot_summary(summ[summ["meta_task"] == name].drop(columns="meta_task"), bars, generic=GENERIC)

@@ -1,0 +1,59 @@
+"""Expert bank and meta-tasks: which transfer pairs a study computes, and errors naming the config key."""
+
+from __future__ import annotations
+
+import pytest
+
+from taskspace.config import canonical, validate_config
+from taskspace.errors import ConfigError
+from taskspace.study import expert_tasks, meta_tasks, transfer_pairs
+
+TASKS = ["a", "b", "c", "d"]
+
+
+def _study(experts="all", meta=None):
+    config = validate_config({"experts": {"tasks": experts}, "meta_tasks": meta or {}})
+    bank = expert_tasks(config, TASKS)
+    return bank, meta_tasks(config, TASKS, bank)
+
+
+def test_default_is_one_full_matrix():
+    bank, matrices = _study()
+    assert bank == TASKS
+    assert [(m.name, m.targets, m.experts) for m in matrices] == [("all", tuple(TASKS), tuple(TASKS))]
+    assert len(transfer_pairs(matrices, "generic")) == 4 * 5
+
+
+def test_meta_tasks_compute_the_union_of_their_pairs():
+    bank, matrices = _study(["a", "b", "c"], {"m1": {"targets": ["a", "b"], "experts": ["a", "b"]},
+                                              "m2": {"targets": "all", "experts": ["b", "c"]}})
+    pairs = transfer_pairs(matrices, "g")
+    expected = {(e, t) for t in "ab" for e in ("a", "b", "g")} | {(e, t) for t in TASKS for e in ("b", "c", "g")}
+    assert set(pairs) == expected and len(pairs) == len(expected) and pairs == sorted(pairs)
+
+
+@pytest.mark.parametrize(
+    "experts,meta,message",
+    [
+        (["a", "x"], None, "experts.tasks: unknown task(s) ['x']"),
+        ("all", {"m": {"targets": ["a", "zz"], "experts": "all"}}, "meta_tasks.m.targets: unknown task(s) ['zz']"),
+        (["a", "b"], {"m": {"targets": "all", "experts": ["c"]}}, "meta_tasks.m.experts: unknown expert(s)"),
+        (["a", "b"], {"m": {"targets": ["a"], "experts": ["a"]}}, "meta_tasks.m: target(s) ['a'] have no expert"),
+    ],
+)
+def test_errors_name_the_key(experts, meta, message):
+    with pytest.raises(ConfigError) as err:
+        _study(experts, meta)
+    assert message in str(err.value)
+
+
+def test_meta_task_schema_requires_both_lists():
+    with pytest.raises(ConfigError, match="meta_tasks.m"):
+        validate_config({"meta_tasks": {"m": {"targets": "all"}}})
+
+
+def test_canonical_sorts_keys_recursively():
+    value = {"b": {"y": 1, "x": [{"d": 1, "c": 2}]}, "a": 0}
+    out = canonical(value)
+    assert list(out) == ["a", "b"] and list(out["b"]) == ["x", "y"] and list(out["b"]["x"][0]) == ["c", "d"]
+    assert out == value
