@@ -57,3 +57,20 @@ def test_canonical_sorts_keys_recursively():
     out = canonical(value)
     assert list(out) == ["a", "b"] and list(out["b"]) == ["x", "y"] and list(out["b"]["x"][0]) == ["c", "d"]
     assert out == value
+
+
+def test_the_paper_scale_config_declares_the_papers_study():
+    from pathlib import Path
+
+    import yaml
+
+    from taskspace.data import plan_tasks
+
+    path = Path(__file__).resolve().parents[1] / "configs" / "paper_scale.yaml"
+    config = validate_config(yaml.safe_load(path.read_text()))
+    tasks = sorted(s.name for s in plan_tasks(config["data"]) if s.role == "task")
+    bank = expert_tasks(config, tasks)
+    matrices = {m.name: m for m in meta_tasks(config, tasks, bank)}
+    assert len(tasks) == 1460 and len(bank) == 156
+    assert {n: (len(m.targets), len(m.experts)) for n, m in matrices.items()} == {
+        "inat_cub": (50, 50), "mixed": (50, 26)}
