@@ -8,7 +8,6 @@ gradients (eq. 7). Every task sees the same N networks: network i is seeded from
 
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 import torch
@@ -59,20 +58,30 @@ def mcr2_loss(features: torch.Tensor, labels: torch.Tensor, eps2: float = 0.5, n
     return (per_class - whole).to(features.dtype)
 
 
-_GLOBAL_RNG = threading.Lock()
-
-
 def random_network(arch: str, seed: int) -> nn.Module:
-    """A torchvision ResNet (no weights) with ``fc = Identity``, initialised from ``seed`` without touching global RNG."""
+    """A torchvision ResNet (no weights) with ``fc = Identity``, initialised from ``seed`` by a private generator.
+
+    torchvision's own initialisation draws from torch's global RNG, which other jobs running as threads of the
+    same process also draw from; so the network is built on the meta device and initialised here with
+    torchvision's scheme (Kaiming-normal fan-out convs, unit/zero BatchNorm) from a ``torch.Generator``.
+    """
     from torchvision import models
 
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
-    # torchvision initialises from the global RNG: jobs running as threads of one process must take turns
-    with _GLOBAL_RNG, torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
+    with torch.device("meta"):
         net = getattr(models, arch)(weights=None)
     net.fc = nn.Identity()
+    net = net.to_empty(device="cpu")
+    generator = torch.Generator().manual_seed(int(seed))
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+                module.reset_running_stats()
     return net
 
 

@@ -1,0 +1,235 @@
+"""The workflow through a real SLURM: `snakemake --profile slurm` (slurm/config.yaml) on a private test cluster.
+
+A module fixture starts munged + slurmctld + slurmd on loopback in a temporary directory (tests/slurm_cluster.py;
+the Debian packages are installed with apt-get when missing) and always stops them. The tests run the repository's
+profile from the repository root, as a user would, adding only what this test cluster needs on the command line
+(TEST_CLUSTER_ARGS). Skipped only where the cluster cannot exist: no root, or no SLURM binaries and no apt-get.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import slurm_cluster
+from conftest import REPO, job_counts, write_config
+
+pytestmark = pytest.mark.workflow
+
+# Only for this test cluster, which has no accounting database: job states from squeue (the plugin's default,
+# sacct, fails there and Snakemake then waits forever), kept by slurmctld for MinJobAge=600 s; and a first status
+# check after 2 s instead of 40 s (the jobs here take seconds, not minutes). A real cluster needs neither.
+TEST_CLUSTER_ARGS = ["--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2"]
+# The test node: the machine's 2 cores advertised as 8 CPUs and 8 fake GPUs, so that SLURM starts what a local
+# `--cores 2` run would interleave instead of queueing it (the OS shares the cores); 64 GB so every request fits.
+CLUSTER = dict(cpus=8, gpus=8, memory_mb=64000)
+TABLES = ("transfer.parquet", "summary.parquet", "selection.parquet", "tasks.parquet")
+TASKS = ["geometric-c1-o1", "organic-c1-o1", "organic-c1-o2"]
+
+
+@pytest.fixture(scope="module")
+def cluster(request):
+    reason = slurm_cluster.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    slurm_cluster.install()  # apt-get, only when a binary is missing; a failure is an error, not a skip
+    c = slurm_cluster.SlurmCluster(**CLUSTER)
+    request.addfinalizer(c.cleanup)  # registered before start: the daemons are stopped whatever happens
+    c.start()
+    return c
+
+
+def slurm_env(cluster: slurm_cluster.SlurmCluster) -> dict[str, str]:
+    env = dict(cluster.env)
+    # The venv first on PATH, as on a login node with it activated (jobs inherit the environment); the cluster's
+    # bin/ (its srun wrapper) before it. No real GPU here: "auto" exercises the CPU fallback of jobs that SLURM
+    # gave a (fake) GPU; where CUDA works, the CPU is forced so the tables can equal the local CPU run's.
+    env["PATH"] = os.pathsep.join([str(cluster.bin_dir), str(Path(sys.executable).parent), env.get("PATH", "")])
+    try:
+        import torch
+
+        env["TASKSPACE_DEVICE"] = "cpu" if torch.cuda.is_available() else "auto"
+    except ImportError:  # pragma: no cover
+        env["TASKSPACE_DEVICE"] = "cpu"
+    return env
+
+
+def slurm_command(directory: Path, *args: str, timeout: int = 480) -> list[str]:
+    """`snakemake --profile slurm` as run from the repository root, under a hard timeout (never hangs CI)."""
+    return [
+        "timeout", "-k", "30", str(timeout), sys.executable, "-m", "snakemake", "--profile", "slurm",
+        "--directory", str(directory), "--configfile", str(directory / "config.yaml"), *TEST_CLUSTER_ARGS, *args,
+    ]
+
+
+def run_slurm(cluster, directory: Path, *args: str, timeout: int = 480) -> subprocess.CompletedProcess:
+    return subprocess.run(slurm_command(directory, *args, timeout=timeout), cwd=REPO, env=slurm_env(cluster),
+                          capture_output=True, text=True)
+
+
+def submitted(output: str) -> dict[str, str]:
+    """{SLURM job id: Snakemake job or group id} from the log lines of the jobs Snakemake submitted."""
+    return dict((m.group(2), m.group(1)) for m in re.finditer(r"Job (\S+) has been submitted with SLURM jobid (\d+)",
+                                                                output))
+
+
+def scontrol_job(cluster, job_id: str) -> dict[str, str]:
+    out = subprocess.run(["scontrol", "show", "job", "-o", job_id], env=cluster.env, capture_output=True, text=True,
+                         timeout=30).stdout
+    return dict(re.findall(r"(\w+)=(\S*)", out))
+
+
+def assert_tables_equal(a: Path, b: Path) -> None:
+    for table in TABLES:
+        x = pd.read_parquet(a / "results" / table).drop(columns=["path"], errors="ignore")
+        y = pd.read_parquet(b / "results" / table).drop(columns=["path"], errors="ignore")
+        x = x.drop(columns=[c for c in x.columns if c.startswith("seconds")])
+        y = y.drop(columns=[c for c in y.columns if c.startswith("seconds")])
+        pd.testing.assert_frame_equal(x, y, obj=table)
+
+
+def log_of(proc: subprocess.CompletedProcess) -> str:
+    return f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout[-20000:]}\n--- stderr ---\n{proc.stderr[-20000:]}"
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tmp_path_factory):
+    directory = tmp_path_factory.mktemp("slurm_run")
+    write_config(directory)
+    start = time.perf_counter()
+    proc = run_slurm(cluster, directory)
+    return directory, proc, time.perf_counter() - start
+
+
+def test_profile_runs_the_tiny_config_through_slurm(cluster, slurm_run, tiny_run):
+    directory, proc, seconds = slurm_run
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log_of(proc) + "\n" + cluster.logs()
+
+    # Every non-local job went through sbatch, and SLURM ran each to completion.
+    ids = submitted(out)
+    jobs = {j["id"]: j for j in cluster.jobs()}
+    assert ids and set(ids) <= set(jobs), (ids, jobs)
+    assert {jobs[i]["state"] for i in ids} == {"COMPLETED"}, jobs
+    assert all(jobs[i]["name"].startswith("taskspace_") for i in ids)  # slurm-jobname-prefix of the profile
+    comments = sorted(jobs[i]["comment"] for i in ids)
+    # 4 splits, the probe, 3 experts one submission each (init_random_probe and the aggregates are local rules);
+    # 12 transfer pairs in groups of 6 and 21 embeddings in groups of 6 (group-components of the profile).
+    assert comments.count("rule_train_probe") == 1
+    assert sorted(c for c in comments if c.startswith("rule_train_expert")) == [
+        f"rule_train_expert_wildcards_{t}" for t in TASKS]
+    assert sum(c.startswith("rule_split_task") for c in comments) == len(TASKS) + 1
+    assert comments.count("rule_transfer_transfer_pair") == 2  # the group's name, then its rules
+    assert comments.count("rule_embed_embed_task") == 4
+    assert len(ids) == 5 + 3 + 2 + 4
+    assert "init_random_probe" not in " ".join(comments) and "gather" not in " ".join(comments)
+
+    # What each submission asked for: one GPU per GPU job and per group, none for the splits; a group's memory
+    # is its largest member's and its time limit the sum of its members' runtimes (they run in sequence).
+    for sid in ids:
+        info, comment = scontrol_job(cluster, sid), jobs[sid]["comment"]
+        gpus = int(m.group(1)) if (m := re.search(r"gpu:(\d+)$", info.get("TresPerJob", ""))) else 0  # --gpus=N
+        assert gpus == (0 if comment.startswith("rule_split_task") else 1), (comment, info)
+        if comment in ("rule_transfer_transfer_pair", "rule_embed_embed_task"):
+            assert info["MinMemoryNode"] == "4000M" and info["NumCPUs"] == "1", info  # not 6 x 4000 MB, 6 CPUs
+        if comment == "rule_transfer_transfer_pair":
+            assert info["TimeLimit"] == "00:30:00", info  # 6 pairs x 5 min
+        if comment == "rule_embed_embed_task":
+            assert info["TimeLimit"] in ("01:00:00", "00:30:00"), info  # 6 (or the last 3) x 10 min
+
+    # The jobs ran inside SLURM: slurmd launched each batch job, and in it one job step (srun) per rule job, so
+    # a group's steps are its members: 12 pairs and 21 embeddings in all.
+    slurmd_log = (cluster.log_dir / "slurmd.log").read_text()
+    steps = {sid: len(re.findall(rf"launch task StepId={sid}\.\d+ ", slurmd_log)) for sid in ids}
+    for sid in ids:
+        assert f"Launching batch job {sid} " in slurmd_log, sid
+    assert sum(steps[i] for i in ids if jobs[i]["comment"] == "rule_transfer_transfer_pair") == 12, steps
+    assert sum(steps[i] for i in ids if jobs[i]["comment"] == "rule_embed_embed_task") == 21, steps
+    assert all(steps[i] == 1 for i in ids if not jobs[i]["comment"].endswith(("_pair", "_task"))
+               or jobs[i]["comment"].startswith("rule_split_task")), steps
+
+    # The same tables as the local run of the same config.
+    assert_tables_equal(tiny_run, directory)
+    print(f"\nSLURM run of the tiny config: {seconds:.0f} s")
+
+
+def test_scancel_of_a_running_job_is_reported_and_a_rerun_finishes(cluster, tiny_run, tmp_path):
+    # A finished local run with two experts' outputs removed: this SLURM run trains them again (two jobs side by
+    # side), then their transfer pairs (one group) and the aggregates. One expert is cancelled while it runs.
+    directory = tmp_path / "run"
+    shutil.copytree(tiny_run, directory, ignore=shutil.ignore_patterns("slurm_logs", "locks", "incomplete"))
+    cancelled, survivor = "organic-c1-o1", "organic-c1-o2"
+    for task in (cancelled, survivor):
+        for suffix in (".pt", ".metrics.parquet"):
+            (directory / "results" / "experts" / f"{task}{suffix}").unlink()
+    untouched = {p: p.stat().st_mtime_ns for p in (directory / "results" / "embeddings").rglob("*.h5")}
+    untouched[directory / "results" / "probe" / "probe.pt"] = (directory / "results" / "probe" / "probe.pt").stat(
+    ).st_mtime_ns
+
+    log_path = tmp_path / "first.log"
+    # --retries 0: the profile's retry would resubmit the cancelled job (with doubled memory and time).
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(slurm_command(directory, "--retries", "0", timeout=300), cwd=REPO,
+                                env=slurm_env(cluster), stdout=log, stderr=subprocess.STDOUT, text=True)
+        try:
+            target, deadline = None, time.monotonic() + 240
+            while target is None and time.monotonic() < deadline and proc.poll() is None:
+                target = next((j["id"] for j in cluster.jobs()
+                               if j["comment"] == f"rule_train_expert_wildcards_{cancelled}"
+                               and j["state"] == "RUNNING"), None)
+                time.sleep(0.3)
+            assert target, "the expert never ran:\n" + log_path.read_text()
+            subprocess.run(["scancel", target], env=cluster.env, check=True, timeout=30)
+            rc = proc.wait(timeout=300)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    out = log_path.read_text()
+
+    assert rc != 0, out
+    assert {j["id"]: j["state"] for j in cluster.jobs()}[target] == "CANCELLED"
+    # Snakemake names the failed job, its SLURM job id and state, and both logs: the rule's and SLURM's.
+    assert "Error in rule train_expert" in out, out
+    error = out[out.index("Error in rule train_expert"):]
+    assert f"SLURM-job '{target}' failed, SLURM status is: 'CANCELLED'" in error, out
+    assert f"external_jobid: {target}" in error, out
+    slurm_log = directory / ".snakemake" / "slurm_logs" / "rule_train_expert" / cancelled / f"{target}.log"
+    assert str(slurm_log) in error and f"results/logs/train_expert/{cancelled}.log" in error, out
+    assert "CANCELLED" in slurm_log.read_text()  # slurmstepd's "*** JOB n CANCELLED AT ... ***"
+    # The other expert finished (keep-going) and stays; what was there before is untouched; nothing downstream ran.
+    assert (directory / "results" / "experts" / f"{survivor}.pt").exists()
+    assert not (directory / "results" / "experts" / f"{cancelled}.pt").exists()
+    assert {p: p.stat().st_mtime_ns for p in untouched} == untouched
+
+    dry = run_slurm(cluster, directory, "-n", timeout=120)
+    counts = job_counts(dry.stdout)
+    # Left to do: the cancelled expert only (no split, probe or embedding), the pairs of the two experts (one
+    # group of 6, which could not start without the cancelled one), the aggregates.
+    assert counts.get("train_expert") == 1, dry.stdout
+    assert not {"split_task", "train_probe", "embed_task"} & set(counts), dry.stdout
+    assert counts.get("transfer_pair") == 2 * len(TASKS), dry.stdout
+
+    rerun = run_slurm(cluster, directory, timeout=300)
+    assert rerun.returncode == 0, log_of(rerun)
+    assert (directory / "results" / "experts" / f"{cancelled}.pt").exists()
+    assert {p: p.stat().st_mtime_ns for p in untouched} == untouched
+    assert_tables_equal(tiny_run, directory)
+
+
+def test_a_partition_that_does_not_exist_is_named_in_the_error(cluster, tmp_path):
+    write_config(tmp_path)
+    proc = run_slurm(cluster, tmp_path, "--retries", "0", "--set-resources", "split_task:slurm_partition=nosuchpart",
+                     timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out
+    assert "SLURM sbatch failed" in out and "Invalid partition name specified" in out, out
+    assert "-p nosuchpart" in out, out  # the sbatch call, with the partition, is in the message
+    assert not (tmp_path / "results" / "tasks.parquet").exists()
