@@ -2,8 +2,9 @@
 #
 # results/
 #   tasks/{task}.h5                  one task: uint8 images, labels, train/test split, class names, provenance
-#   tasks.parquet                    one row per task (source task included)
-#   probe/probe.pt, probe/metrics.parquet; probe/random.pt (the probe's seeded init, for random-probe methods)
+#   tasks.parquet                    one row per task (the source task too when the probe is pretrained here)
+#   probe/probe.pt (trained on the source task, or imported: ImageNet weights, a checkpoint), probe/metrics.parquet;
+#   probe/random.pt (the probe's seeded init, for random-probe methods)
 #   experts/{task}.pt, experts/{task}.metrics.parquet
 #   transfer/{expert}/{task}.parquet one (expert, task) pair; expert "generic" = the probe
 #   transfer.parquet                 the full expert x task matrix, long format

@@ -10,6 +10,7 @@ from taskspace.config import canonical, method_configs, validate_config
 from taskspace.embeddings import get_method
 from taskspace.errors import ConfigError
 from taskspace.data import plan_tasks
+from taskspace.probes import plan_probe, probe_config
 from taskspace.study import expert_tasks, meta_tasks, transfer_pairs
 
 # Schema check (defaults filled in) and the task plan: bad input stops here, before any job runs.
@@ -19,8 +20,12 @@ _canonical = canonical(config)
 config.clear()
 config.update(_canonical)
 PLAN = {spec.name: spec for spec in plan_tasks(config["data"])}
-SOURCE_TASK = next(name for name, spec in PLAN.items() if spec.role == "source")
+# The probe's weights (probe.weights): only `source` pretrains on, and so splits, the source task.
+PROBE = plan_probe(config, PLAN.values())
+SOURCE_TASK = PROBE.source_task  # None unless probe.weights is source
 TASKS = sorted(name for name, spec in PLAN.items() if spec.role == "task")
+# Every task file the run writes.
+SPLIT_TASKS = ([SOURCE_TASK] if SOURCE_TASK else []) + TASKS
 GENERIC = "generic"
 if GENERIC in TASKS:
     raise ConfigError(
@@ -51,23 +56,18 @@ PROBE_FILES = {
 
 
 wildcard_constraints:
-    task="|".join(map(re.escape, [SOURCE_TASK] + TASKS)),
+    task="|".join(map(re.escape, SPLIT_TASKS)),
     expert="|".join(map(re.escape, EXPERTS)),
     method="|".join(map(re.escape, METHODS)),
 
 
 def split_params(wildcards):
-    """The data config that makes this task: the task list and other tasks' overrides are left out."""
-    data = {k: v for k, v in config["data"].items() if k != "tasks"}
-    for name, section in list(data.items()):
-        if isinstance(section, dict) and "overrides" in section:
-            data[name] = dict(
-                section,
-                overrides={
-                    t: o for t, o in section["overrides"].items() if t == wildcards.task
-                },
-            )
-    return data
+    """The data config that makes this task (taskspace.data.task_config): no task list, no other source's
+    section, no other task's overrides; for data.source combined, only the task's own entry.
+    """
+    from taskspace.data import task_config
+
+    return task_config(config["data"], wildcards.task)
 
 
 def task_file(wildcards):
@@ -78,6 +78,22 @@ def expert_checkpoint(wildcards):
     if wildcards.expert == GENERIC:
         return "results/probe/probe.pt"
     return f"results/experts/{wildcards.expert}.pt"
+
+
+def probe_params():
+    """The probe config its kind of weights depends on (probe.train only for source): changing another key of
+    the probe section reruns nothing."""
+    return probe_config(config["probe"])
+
+
+def probe_weights_file():
+    """The checkpoint file probe.weights names (an input of import_probe), or none."""
+    return [PROBE.weights_file] if PROBE.weights_file else []
+
+
+def probe_classes():
+    """The head's class names of a random probe (from the plan); None for the other kinds."""
+    return list(PROBE.classes) if PROBE.classes else None
 
 
 def expert_params():

@@ -1,46 +1,10 @@
-rule train_probe:
-    input:
-        f"results/tasks/{SOURCE_TASK}.h5",
-    output:
-        checkpoint="results/probe/probe.pt",
-        metrics="results/probe/metrics.parquet",
-    log:
-        "results/logs/train_probe.log",
-    benchmark:
-        "results/benchmarks/train_probe.tsv"
-    conda:
-        "../envs/taskspace.yaml"
-    threads: 2
-    resources:
-        mem_mb=grow_with_attempt(4000),
-        runtime=grow_with_attempt(60),
-        gpu=1,
-    params:
-        probe=config["probe"],
-        seed=config["seed"],
-        version=TASKSPACE_VERSION,
-    script:
-        "../workflow_scripts/train_probe.py"
+# The probe stage: results/probe/probe.pt, and results/probe/random.pt (the same architecture, head size and input
+# normalisation at its seeded initialisation, read by the random-probe methods). probe.weights picks the rules:
+# source trains the probe on the source task; imagenet, a checkpoint file and random import it (no source task).
+if PROBE.kind == "source":
 
+    include: "probe_train.smk"
 
-rule init_random_probe:
-    input:
-        f"results/tasks/{SOURCE_TASK}.h5",
-    output:
-        checkpoint="results/probe/random.pt",
-        metrics="results/probe/random_metrics.parquet",
-    log:
-        "results/logs/init_random_probe.log",
-    localrule: True
-    conda:
-        "../envs/taskspace.yaml"
-    threads: 1
-    resources:
-        mem_mb=grow_with_attempt(2000),
-        runtime=grow_with_attempt(10),
-    params:
-        probe={"arch": config["probe"]["arch"], "weights": "random"},
-        seed=config["seed"],
-        version=TASKSPACE_VERSION,
-    script:
-        "../workflow_scripts/train_probe.py"
+else:
+
+    include: "probe_import.smk"

@@ -19,7 +19,7 @@ rule split_task:
 
 rule tabulate_tasks:
     input:
-        expand("results/tasks/{task}.h5", task=[SOURCE_TASK] + TASKS),
+        expand("results/tasks/{task}.h5", task=SPLIT_TASKS),
     output:
         "results/tasks.parquet",
     log:
@@ -30,6 +30,4 @@ rule tabulate_tasks:
     run:
         from taskspace.stages import tabulate_tasks
 
-        tabulate_tasks(
-            params.data, dict(zip([SOURCE_TASK] + TASKS, input)), output[0]
-        )
+        tabulate_tasks(params.data, dict(zip(SPLIT_TASKS, input)), output[0])

@@ -13,6 +13,17 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).resolve().parent / "configs"
+RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision's IMAGENET1K_V1 weights of resnet18, as the cache names them
+
+
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """Jobs and `recommend` called in-process set torch's thread count; give the next test the count it had."""
+    import torch
+
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
 
 
 def write_config(directory: Path, base: str = "tiny.yaml", **changes) -> Path:
@@ -61,3 +72,25 @@ def tiny_run(tmp_path_factory) -> Path:
     write_config(directory)
     snakemake(directory, "--cores", "2")
     return directory
+
+
+def torchvision_state(arch: str, num_classes: int, seed: int) -> dict:
+    """The state dict of a seeded, randomly initialised torchvision ``arch``."""
+    import torch
+    import torchvision
+
+    torch.manual_seed(seed)
+    return getattr(torchvision.models, arch)(weights=None, num_classes=num_classes).state_dict()
+
+
+@pytest.fixture(scope="session")
+def fake_torch_home(tmp_path_factory) -> tuple[Path, dict]:
+    """A TORCH_HOME holding a random resnet18 under the exact IMAGENET1K_V1 file name, saved like the real file
+    (no BatchNorm step counters), and the tensors it holds. Nothing is downloaded."""
+    import torch
+
+    home = tmp_path_factory.mktemp("torch_home")
+    state = {k: v for k, v in torchvision_state("resnet18", 1000, 123).items() if "num_batches_tracked" not in k}
+    (home / "hub" / "checkpoints").mkdir(parents=True)
+    torch.save(state, home / "hub" / "checkpoints" / RESNET18_FILE)
+    return home, state

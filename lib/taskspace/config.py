@@ -54,14 +54,22 @@ def _message(error, schema: dict) -> str:
 
 
 def validate_config(config: dict, schema: dict | None = None) -> dict:
-    """Validate ``config`` in place (defaults filled in) and return it; a ConfigError names the offending key."""
+    """Validate ``config`` in place (defaults filled in) and return it; a ConfigError names the offending key.
+
+    Beyond the schema: the probe section's cross-key checks, and ``data.resolution: auto`` replaced by the
+    resolution of the probe's weights (see :func:`taskspace.probes.check_probe_config`).
+    """
     from jsonschema import Draft202012Validator
+
+    from .probes import check_probe_config
 
     schema = schema or load_schema()
     validator = _with_defaults(Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.path))))
     if errors:
         raise ConfigError(_message(errors[0], schema))
+    if isinstance(config.get("probe"), dict) and isinstance(config.get("data"), dict):
+        check_probe_config(config)
     return config
 
 

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .data import build_task, plan_tasks
+from .data import build_task, plan_report, plan_tasks
 from .errors import TaskDataError
 from .io import atomic_path, load_checkpoint, read_task, read_task_attrs, read_table, save_checkpoint, write_table, write_task
 
@@ -53,20 +53,43 @@ def job_log(path: str | os.PathLike | None) -> Iterator:
 
 
 def split_task(data_cfg: dict, task: str, output: str, log: str | None = None) -> None:
-    """Generate (or load) one task and write ``results/tasks/{task}.h5``."""
+    """Generate (or load) one task and write ``results/tasks/{task}.h5``; the data's warnings (skipped images,
+    classes, ...) go to the log. A failure leaves no task file (the build raises before the atomic write)."""
+    import warnings
+
     with job_log(log) as say:
-        data = build_task(data_cfg, task)
-        say(f"built {task}: {len(data.labels)} images, {len(data.class_names)} classes")
+        caught: list = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                data = build_task(data_cfg, task)
+        finally:
+            seen = set()  # planning runs more than once per build: log each warning once
+            for w in caught:
+                if str(w.message) not in seen:
+                    seen.add(str(w.message))
+                    say(f"warning: {w.message}")
+                    if log is None:
+                        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        skipped = int(data.attrs.get("skipped_images", 0))
+        say(f"built {task}: {len(data.labels)} images, {len(data.class_names)} classes, {skipped} skipped")
         write_task(output, task, data.attrs["role"], data)
 
 
+# per-task counts of what planning or building left out: columns of results/tasks.parquet, 0 where none
+TASK_COUNTS = ("dropped_classes", "non_image_files", "unlisted_images", "classes_in_other_sources", "skipped_images")
+
+
 def tabulate_tasks(data_cfg: dict, task_files: dict[str, str], output: str) -> None:
-    """``results/tasks.parquet``: one row per task (the source task included) with its sizes and taxonomy."""
+    """``results/tasks.parquet``: one row per task (the source task included) with its sizes, taxonomy, the group
+    it is named after and counts of what was left out; the provenance lists the tasks the filters skipped."""
     rows = []
     for spec in plan_tasks(data_cfg):
         if spec.name not in task_files:
             continue
         attrs = read_task_attrs(task_files[spec.name])
+        notes = dict(spec.notes)
+        notes["skipped_images"] = int(attrs["provenance"].get("skipped_images", 0))
         row = {
             "task": spec.name,
             "role": spec.role,
@@ -77,9 +100,12 @@ def tabulate_tasks(data_cfg: dict, task_files: dict[str, str], output: str) -> N
             "resolution": int(attrs["provenance"].get("resolution", 0)),
             "path": str(task_files[spec.name]),
         }
-        row.update(dict(spec.taxonomy))
+        row.update({level: value for level, value in spec.taxonomy if level not in row})
+        row["group"] = notes.pop("group", None)
+        row.update({k: int(notes.pop(k, 0)) for k in TASK_COUNTS})
+        row.update({k: v for k, v in notes.items() if k not in row})
         rows.append(row)
-    write_table(pd.DataFrame(rows), output, {"data": data_cfg})
+    write_table(pd.DataFrame(rows), output, {"data": data_cfg, "plan": plan_report(data_cfg)})
 
 
 # ---------------------------------------------------------------- probe and experts
@@ -139,6 +165,72 @@ def train_probe(
 
 
 _METRIC_COLUMNS = ["epoch", "steps", "lr", "train_loss", "train_accuracy", "seconds", "test_loss", "test_accuracy"]
+
+
+def import_probe(
+    probe_cfg: dict, resolution: int, seed: int, output: str, classes: list[str] | None = None,
+    log: str | None = None,
+) -> None:
+    """The probe from ``probe.weights`` without training: imagenet (local torch cache), a checkpoint file, or
+    random (the seeded initialisation, with a head for ``classes``); written in :func:`train_probe`'s format.
+
+    ``resolution`` is data.resolution: a difference from the weights' own resolution is logged as a warning.
+    """
+    import torch
+
+    from .models import Network
+    from .probes import load_probe_weights, weights_kind
+    from .training import checkpoint
+
+    with job_log(log) as say:
+        weights = load_probe_weights(probe_cfg, seed, classes)
+        with torch.device("meta"):
+            net = Network(probe_cfg["arch"], len(weights.classes))
+        net.load_state_dict(weights.state_dict, assign=True)
+        say(f"probe from {weights.origin}: {probe_cfg['arch']}, {len(weights.classes)} source classes, "
+            f"normalization {weights.normalization}")
+        if weights.resolution is not None and weights.resolution != int(resolution):
+            say(f"warning: the probe's weights were made at {weights.resolution}x{weights.resolution} pixels but "
+                f"the tasks are at {resolution}x{resolution} (data.resolution); features may be weaker than at "
+                f"{weights.resolution}")
+        ckpt = checkpoint(
+            net.eval(),
+            role="probe",
+            task=weights_kind(probe_cfg["weights"]),
+            weights=weights.origin,
+            classes=list(weights.classes),
+            normalization=weights.normalization,
+            resolution=int(weights.resolution if weights.resolution is not None else resolution),
+            config=probe_cfg,
+            seed=seed,
+            metrics=[],
+        )
+        save_checkpoint(output, ckpt)
+
+
+def init_random_probe(probe: str, seed: int, output: str, log: str | None = None) -> None:
+    """The random-probe variant of a probe checkpoint: its architecture and head size at the seeded
+    initialisation, with its classes, normalisation and resolution."""
+    from .probes import seeded_network
+    from .training import checkpoint
+
+    with job_log(log) as say:
+        source = load_checkpoint(probe)
+        net = seeded_network(source["arch"], int(source["num_classes"]), seed)
+        ckpt = checkpoint(
+            net.eval(),
+            role="probe",
+            task="random",
+            weights=f"seeded initialisation (seed {seed})",
+            classes=list(source["classes"]),
+            normalization=source["normalization"],
+            resolution=source["resolution"],
+            config={"arch": source["arch"], "weights": "random"},
+            seed=seed,
+            metrics=[],
+        )
+        save_checkpoint(output, ckpt)
+        say(f"random probe: {source['arch']} with {source['num_classes']} outputs at its seeded initialisation")
 
 
 def train_expert(

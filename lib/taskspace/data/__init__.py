@@ -4,6 +4,12 @@ A source is a class with ``plan(data_cfg) -> list[TaskSpec]`` (cheap: runs whene
 ``build(data_cfg, spec) -> TaskData`` (makes one task's images). Adding a source is one module in this package
 whose class carries ``@register_source("name")``; name the module after the source so it is found without being
 imported up front. Keep heavy imports (torch, PIL) inside ``build``: ``plan_tasks`` must take milliseconds.
+Optional methods: ``report(data_cfg) -> dict`` (what planning left out, for the task table's provenance) and
+``task_config(data_cfg, task) -> dict`` (the part of the config that makes one task).
+
+Sources: ``synthetic`` (the generated benchmark world, the only one with a pretraining ``source`` task),
+``imagefolder``, ``cub200``, ``inat2018``, ``stanford_cars`` (image files; see ``filesource``) and ``combined``
+(several of those side by side, task names prefixed).
 """
 
 from __future__ import annotations
@@ -35,6 +41,9 @@ class TaskSpec:
     n_test: int
     taxonomy: tuple[tuple[str, str], ...]  # (level, value) pairs above the class; empty for the source task
     source: str
+    # what planning found besides the classes, as (key, value) pairs: the group value the task is named after and
+    # counts of what was left out (dropped_classes, non_image_files, ...); columns of results/tasks.parquet
+    notes: tuple[tuple[str, int | str], ...] = ()
 
 
 @dataclass
@@ -150,11 +159,32 @@ def plan_tasks(data_cfg: dict) -> list[TaskSpec]:
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise TaskDataError(f"data source {source.name!r} planned duplicate task names: {names}")
-    if [s.role for s in specs].count("source") != 1:
-        raise TaskDataError(f"data source {source.name!r} must plan exactly one source task")
+    if [s.role for s in specs].count("source") > 1:
+        raise TaskDataError(f"data source {source.name!r} planned more than one source task")
     for spec in specs:
         _check_spec(spec)
     return _select(specs, data_cfg.get("tasks", "all"))
+
+
+def plan_report(data_cfg: dict) -> dict:
+    """What planning left out (tasks skipped by filters, source-level counts); empty for sources without skips."""
+    source = get_source(data_cfg.get("source", "synthetic"))
+    return dict(source.report(data_cfg)) if hasattr(source, "report") else {}
+
+
+def task_config(data_cfg: dict, task: str) -> dict:
+    """The part of the data config that makes ``task``: no task list, no other source's section, no other task's
+    overrides; a source may narrow it further (``combined`` keeps only the task's own entry)."""
+    name = data_cfg.get("source", "synthetic")
+    source = get_source(name)
+    if hasattr(source, "task_config"):
+        return source.task_config(data_cfg, task)
+    others = set(known_sources()) - {name}
+    out = {k: v for k, v in data_cfg.items() if k != "tasks" and k not in others}
+    section = out.get(name)
+    if isinstance(section, dict) and isinstance(section.get("overrides"), dict):
+        out[name] = dict(section, overrides={t: o for t, o in section["overrides"].items() if t == task})
+    return out
 
 
 def build_task(data_cfg: dict, name: str) -> TaskData:
@@ -177,8 +207,8 @@ def build_task(data_cfg: dict, name: str) -> TaskData:
         "data_config": json.dumps({k: v for k, v in data_cfg.items() if k != "tasks"}, sort_keys=True, default=str),
         "taxonomy": json.dumps([list(pair) for pair in spec.taxonomy]),
         "n_classes": len(spec.classes),
-        "n_train": spec.n_train,
-        "n_test": spec.n_test,
+        "n_train": int(data.is_train.sum()),
+        "n_test": int((~data.is_train).sum()),
     }
     return data
 
@@ -194,10 +224,12 @@ def _check_data(spec: TaskSpec, data: TaskData) -> None:
         raise TaskDataError(f"{where}: labels must be int64 in [0, {len(spec.classes)})")
     if list(data.class_names) != list(spec.classes):
         raise TaskDataError(f"{where}: class names differ from the plan")
-    if int(data.is_train.sum()) != spec.n_train or int((~data.is_train).sum()) != spec.n_test:
+    n_train, n_test = int(data.is_train.sum()), int((~data.is_train).sum())
+    skipped = int(data.attrs.get("skipped_images", 0))  # undecodable files the source left out (and counted)
+    if n_train > spec.n_train or n_test > spec.n_test or n_train + n_test != spec.n_train + spec.n_test - skipped:
         raise TaskDataError(
-            f"{where}: split is {int(data.is_train.sum())}/{int((~data.is_train).sum())} train/test, "
-            f"planned {spec.n_train}/{spec.n_test}"
+            f"{where}: split is {n_train}/{n_test} train/test, planned {spec.n_train}/{spec.n_test}"
+            + (f" less {skipped} skipped image(s)" if skipped else "")
         )
     for split, mask in (("training", data.is_train), ("test", ~data.is_train)):
         missing = set(range(len(spec.classes))) - set(np.unique(data.labels[mask]).tolist())

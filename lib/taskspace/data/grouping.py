@@ -1,0 +1,255 @@
+"""Tasks from a labelled image collection: classes grouped at a taxonomy level, filtered, named and sized.
+
+A task is the classes that share a value at ``level`` (CUB+iNat: an order), except that a group listed in ``refine``
+is split at a finer level (CUB's Passeriformes into its families). Classes with fewer than ``min_images`` images, or
+without a training or a test image, leave their task; tasks with fewer than ``min_classes`` or more than
+``max_classes`` classes are skipped; ``max_train_per_class`` subsamples training images. Every skip warns
+(:class:`DataWarning`) and is counted: per task in ``TaskSpec.notes``, whole tasks in the plan report.
+
+Task names are file-safe slugs of the group value (``Passeriformes`` -> ``passeriformes``); the value itself is kept
+as the note ``group``. Subsamples and seeded splits are keyed by (data.seed, class name) only, so a class's images
+never depend on which other classes or tasks exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError, TaskDataError
+from . import TaskSpec
+from . import settings as S
+from .taxonomy import Taxonomy
+
+FILTER_DEFAULTS: dict[str, Any] = {
+    "min_classes": 2,
+    "max_classes": None,
+    "min_images": 2,
+    "max_train_per_class": None,
+}
+_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+
+
+class DataWarning(UserWarning):
+    """Input left out of the tasks (a class, a file, a whole task); it is counted in the task table too."""
+
+
+def warn(message: str) -> None:
+    """Report a skip (a DataWarning; Python prints it to stderr, which the split job's log holds)."""
+    warnings.warn(message, DataWarning, stacklevel=2)
+
+
+def slugify(value: str) -> str:
+    """Lowercase; runs of characters outside [a-z0-9._-] become '-'; leading/trailing '-', '.', '_' trimmed."""
+    return _UNSAFE.sub("-", value.lower()).strip("-._")
+
+
+def stable_seed(seed: int, *keys: str) -> int:
+    """A 64-bit seed from data.seed and string keys (stable across processes and Python versions)."""
+    text = "\x1f".join([str(int(seed)), *keys])
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
+
+
+def seeded_split(files: list[str], fraction: float, seed: int, cls: str) -> tuple[list[str], list[str]]:
+    """(train, test) of one class: max(1, round(fraction * n)) test files drawn with a (seed, class) stream."""
+    files = sorted(files)
+    if not files:
+        return [], []
+    n_test = max(1, math.floor(fraction * len(files) + 0.5))
+    order = np.random.default_rng(stable_seed(seed, "split", cls)).permutation(len(files))
+    test = set(order[:n_test].tolist())
+    return [f for i, f in enumerate(files) if i not in test], [f for i, f in enumerate(files) if i in test]
+
+
+def subsample(files: list[str], limit: int | None, seed: int, cls: str) -> list[str]:
+    """At most ``limit`` files (kept in order), drawn with a (seed, class) stream; a larger limit keeps a superset."""
+    if limit is None or len(files) <= limit:
+        return list(files)
+    order = np.random.default_rng(stable_seed(seed, "subsample", cls)).permutation(len(files))
+    keep = set(order[:limit].tolist())
+    return [f for i, f in enumerate(files) if i in keep]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """How classes become tasks (see the module docstring)."""
+
+    level: str
+    refine: dict
+    min_classes: int = 2
+    max_classes: int | None = None
+    min_images: int = 2
+    max_train_per_class: int | None = None
+
+
+def parse_filters(cfg: dict, key: str, level: str | None = None) -> Filters:
+    """The grouping keys of a config section; ``level`` overrides ``cfg['level']`` (sources with a fixed level)."""
+    level = S.text(level if level is not None else cfg.get("level"), f"{key}.level")
+    min_classes = S.integer(cfg.get("min_classes", 2), f"{key}.min_classes", 2)
+    max_classes = S.integer(cfg.get("max_classes"), f"{key}.max_classes", 2, allow_none=True)
+    if max_classes is not None and max_classes < min_classes:
+        raise ConfigError(f"{key}.max_classes: {max_classes} is below min_classes={min_classes}")
+    return Filters(
+        level=level,
+        refine=S.mapping(cfg.get("refine"), f"{key}.refine"),
+        min_classes=min_classes,
+        max_classes=max_classes,
+        min_images=S.integer(cfg.get("min_images", 2), f"{key}.min_images", 2),
+        max_train_per_class=S.integer(cfg.get("max_train_per_class"), f"{key}.max_train_per_class", 1, True),
+    )
+
+
+@dataclass
+class ClassImages:
+    """One class's image files by split, and counts of what was left out of it (non-image files, ...)."""
+
+    train: list[str]
+    test: list[str]
+    notes: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Collection:
+    """What a source found: every usable class with its images, their taxonomy, and source-level counts."""
+
+    classes: dict[str, ClassImages]
+    taxonomy: Taxonomy
+    counts: dict[str, int] = field(default_factory=dict)
+    note_keys: tuple[str, ...] = ()  # per-class counts the source tracks (always written, 0 when none)
+
+
+@dataclass
+class Member:
+    """A class of a planned task with the files it is built from."""
+
+    name: str
+    train: list[str]
+    test: list[str]
+
+
+@dataclass
+class GroupedPlan:
+    """The tasks of one source: specs, their members' files, tasks skipped by filters and source-level counts."""
+
+    specs: list[TaskSpec]
+    members: dict[str, list[Member]]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (task, reason)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def report(self) -> dict:
+        """Plan provenance for results/tasks.parquet: the skipped tasks and the source-level counts."""
+        return {"skipped_tasks": [{"task": n, "reason": r} for n, r in self.skipped], **self.counts}
+
+
+def _groups(found: Collection, filters: Filters, key: str) -> dict[tuple[str, str], list[str]]:
+    """(level, value) -> sorted class names; checks level and refine against the taxonomy."""
+    tax = found.taxonomy
+    for name, lev in [("level", filters.level)] + [(f"refine.{g}", lev) for g, lev in filters.refine.items()]:
+        if lev not in tax.levels:
+            raise ConfigError(f"{key}.{name}: {lev!r} is not a level of {tax.file}; its levels are {list(tax.levels)}")
+    groups: dict[tuple[str, str], list[str]] = {}
+    seen = set()
+    for cls in sorted(found.classes):
+        level = filters.level
+        value = tax.value(cls, level)
+        seen.add(value)
+        if value in filters.refine:
+            level = filters.refine[value]
+            value = tax.value(cls, level)
+        groups.setdefault((level, value), []).append(cls)
+    for value in filters.refine:
+        if value not in seen:
+            raise ConfigError(f"{key}.refine.{value}: no class of {tax.file} has {filters.level} {value!r}")
+    return groups
+
+
+def _names(groups: dict[tuple[str, str], list[str]], tax: Taxonomy) -> dict[tuple[str, str], str]:
+    """A file-safe name per group; an empty or shared name is a TaskDataError naming the values and the file."""
+    names: dict[tuple[str, str], str] = {}
+    by_slug: dict[str, tuple[str, str]] = {}
+    for level, value in groups:
+        slug = slugify(value)
+        if not slug:
+            raise TaskDataError(
+                f"{tax.file}: {level} {value!r} gives an empty task name (no letters, digits or '._-'); rename it"
+            )
+        if slug in by_slug:
+            other = by_slug[slug]
+            raise TaskDataError(
+                f"{tax.file}: {other[0]} {other[1]!r} and {level} {value!r} both give the task name {slug!r}; "
+                "rename one of them"
+            )
+        by_slug[slug] = (level, value)
+        names[(level, value)] = slug
+    return names
+
+
+def _taxonomy_pairs(tax: Taxonomy, classes: list[str], level: str) -> tuple[tuple[str, str], ...]:
+    """(level, value) for the task's level and every coarser level (table order) that all its classes share."""
+    pairs = []
+    for lev in tax.levels[: tax.levels.index(level) + 1]:
+        values = {tax.rows[c][1].get(lev, "") for c in classes}
+        if len(values) == 1 and "" not in values:
+            pairs.append((lev, values.pop()))
+    return tuple(pairs)
+
+
+def group_tasks(found: Collection, filters: Filters, seed: int, key: str, source: str) -> GroupedPlan:
+    """The tasks of a collection (see the module docstring); ``key`` is the config key named in errors."""
+    tax = found.taxonomy
+    groups = _groups(found, filters, key)
+    names = _names(groups, tax)
+    plan = GroupedPlan([], {}, [], dict(found.counts))
+    for (level, value), classes in groups.items():
+        name = names[(level, value)]
+        notes = {k: 0 for k in found.note_keys}
+        notes["dropped_classes"] = 0
+        members = []
+        for cls in classes:
+            images = found.classes[cls]
+            for k, v in images.notes.items():
+                notes[k] = notes.get(k, 0) + int(v)
+            n = len(images.train) + len(images.test)
+            why = None
+            if n < filters.min_images:
+                why = f"{n} image(s), fewer than min_images={filters.min_images}"
+            elif not images.train or not images.test:
+                why = f"no {'training' if not images.train else 'test'} image ({len(images.train)}/{len(images.test)})"
+            if why:
+                warn(f"{key}: class {cls!r} left out of task {name!r}: {why}")
+                notes["dropped_classes"] += 1
+                continue
+            train = subsample(images.train, filters.max_train_per_class, seed, cls)
+            members.append(Member(cls, train, list(images.test)))
+        n_classes = len(members)
+        reason = None
+        if n_classes < filters.min_classes:
+            reason = f"{n_classes} class(es), fewer than min_classes={filters.min_classes}"
+        elif filters.max_classes is not None and n_classes > filters.max_classes:
+            reason = f"{n_classes} classes, more than max_classes={filters.max_classes}"
+        if reason:
+            warn(f"{key}: task {name!r} ({level} {value!r}) skipped: {reason}")
+            plan.skipped.append((name, reason))
+            continue
+        kept = [m.name for m in members]
+        spec = TaskSpec(
+            name=name,
+            role="task",
+            classes=tuple(kept),
+            n_train=sum(len(m.train) for m in members),
+            n_test=sum(len(m.test) for m in members),
+            taxonomy=_taxonomy_pairs(tax, kept, level),
+            source=source,
+            notes=(("group", value), ("level", level)) + tuple(sorted(notes.items())),
+        )
+        plan.specs.append(spec)
+        plan.members[name] = members
+    plan.specs.sort(key=lambda s: s.name)
+    plan.skipped.sort()
+    return plan

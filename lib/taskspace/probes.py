@@ -1,0 +1,353 @@
+"""The probe's weights: which kind the config asks for, where they come from, and loading them into a Network.
+
+``probe.weights`` is one of ``source`` (pretrained in the pipeline on the data source's source task), ``random``
+(a seeded initialisation), ``imagenet`` (torchvision's IMAGENET1K_V1 weights, read from the local torch cache) or
+the path of a checkpoint file. The planning half of this module (kinds, default resolutions, which config keys a
+probe depends on) runs whenever the workflow is parsed and imports no torch; the loaders import it inside.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from .errors import ConfigError
+
+KEYWORDS = ("source", "random", "imagenet")
+CHECKPOINT = "checkpoint"  # the kind of a probe.weights that is a file path
+
+
+@dataclass(frozen=True)
+class ImagenetWeights:
+    """torchvision's ImageNet weights of one architecture: enum, download URL and the crop size they expect."""
+
+    enum: str
+    url: str
+    resolution: int
+
+    @property
+    def file_name(self) -> str:
+        return self.url.rsplit("/", 1)[-1]
+
+
+# The IMAGENET1K_V1 weights (the original torchvision release, the ones the Task2Vec and PseudoTask papers used).
+# A constant table so planning needs no torch; tests check it against torchvision's weights enums.
+IMAGENET_WEIGHTS = {
+    "resnet18": ImagenetWeights("ResNet18_Weights", "https://download.pytorch.org/models/resnet18-f37072fd.pth", 224),
+    "resnet34": ImagenetWeights("ResNet34_Weights", "https://download.pytorch.org/models/resnet34-b627a593.pth", 224),
+    "resnet50": ImagenetWeights("ResNet50_Weights", "https://download.pytorch.org/models/resnet50-0676ba61.pth", 224),
+}
+IMAGENET_CLASSES = 1000
+IMAGENET_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+SOURCE_RESOLUTION = 32  # data.resolution "auto" for source/random weights: the synthetic world's native side
+CHECKPOINT_RESOLUTION = 224  # data.resolution "auto" for a checkpoint file (its own cannot be read without torch)
+RANDOM_CLASSES = IMAGENET_CLASSES  # head size of a random probe when neither the config nor a source task gives one
+
+
+def weights_kind(weights: str) -> str:
+    """``source``, ``random``, ``imagenet``, or ``checkpoint`` for anything else (a file path)."""
+    return weights if weights in KEYWORDS else CHECKPOINT
+
+
+def auto_resolution(probe_cfg: dict) -> int:
+    """The working resolution ``data.resolution: auto`` stands for: the side the probe's weights were made at."""
+    kind = weights_kind(probe_cfg["weights"])
+    if kind == "imagenet":
+        return IMAGENET_WEIGHTS[probe_cfg["arch"]].resolution
+    if kind == CHECKPOINT:
+        return CHECKPOINT_RESOLUTION
+    return SOURCE_RESOLUTION
+
+
+def check_probe_config(config: dict) -> None:
+    """Checks of the probe section the schema cannot make; ``data.resolution: auto`` resolved in place.
+
+    ``config`` is schema-validated with defaults filled in. A relative checkpoint path is read from the working
+    directory (the workflow's ``--directory``).
+    """
+    probe = config["probe"]
+    kind = weights_kind(probe["weights"])
+    if kind == CHECKPOINT:
+        path = Path(probe["weights"])
+        if not path.is_file():
+            close = difflib.get_close_matches(probe["weights"], KEYWORDS, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ConfigError(
+                f"probe.weights: {probe['weights']!r}{hint} is not one of {', '.join(KEYWORDS)}, so it names a "
+                f"checkpoint file, and there is no file at {path.resolve()}"
+            )
+        if probe["source_classes"] is None:
+            raise ConfigError(
+                f"probe.source_classes: required when probe.weights is a checkpoint file ({probe['weights']}): "
+                "the number of outputs of its classifier head"
+            )
+    elif kind == "imagenet" and probe["source_classes"] not in (None, IMAGENET_CLASSES):
+        raise ConfigError(
+            f"probe.source_classes: {probe['source_classes']} disagrees with probe.weights: imagenet, whose head "
+            f"has {IMAGENET_CLASSES} outputs; leave it out"
+        )
+    if config["data"]["resolution"] == "auto":
+        config["data"]["resolution"] = auto_resolution(probe)
+
+
+def probe_config(probe_cfg: dict) -> dict:
+    """The keys of ``probe`` that make the probe of its kind (a probe rule's params): changing another reruns
+    nothing. ``source`` keeps exactly the keys it always had (arch, weights, train)."""
+    keys = {
+        "source": ("arch", "weights", "train"),
+        "random": ("arch", "weights", "source_classes", "normalization"),
+        "imagenet": ("arch", "weights"),
+        CHECKPOINT: ("arch", "weights", "source_classes", "normalization"),
+    }[weights_kind(probe_cfg["weights"])]
+    return {k: probe_cfg[k] for k in sorted(keys)}  # sorted, as canonical() would: params compare as written
+
+
+@dataclass(frozen=True)
+class ProbePlan:
+    """What the probe stage needs, known at planning time."""
+
+    kind: str  # source, random, imagenet or checkpoint
+    source_task: str | None  # the task the probe is pretrained on (kind source only)
+    weights_file: str | None  # the checkpoint file read (kind checkpoint only): an input of the probe rule
+    classes: tuple[str, ...] | None  # the head's class names of a random probe (kind random only)
+
+
+def plan_probe(config: dict, specs: Iterable[Any]) -> ProbePlan:
+    """The probe stage of a validated config over the planned tasks (TaskSpecs); a ConfigError names the key."""
+    probe = config["probe"]
+    kind = weights_kind(probe["weights"])
+    source = next((s for s in specs if s.role == "source"), None)
+    if kind == "source":
+        if source is None:
+            raise ConfigError(
+                f"probe.weights: 'source' pretrains the probe on the data source's source task, but data source "
+                f"{config['data']['source']!r} plans none; set probe.weights to imagenet, random or a checkpoint path"
+            )
+        if probe["source_classes"] not in (None, len(source.classes)):
+            raise ConfigError(
+                f"probe.source_classes: {probe['source_classes']} disagrees with the source task of data source "
+                f"{config['data']['source']!r}, which has {len(source.classes)} classes; leave it out"
+            )
+        return ProbePlan(kind, source.name, None, None)
+    if kind == "random":
+        n = probe["source_classes"]
+        if source is not None and n in (None, len(source.classes)):
+            classes = tuple(source.classes)
+        else:
+            classes = generic_classes(n or RANDOM_CLASSES)
+        return ProbePlan(kind, None, None, classes)
+    return ProbePlan(kind, None, probe["weights"] if kind == CHECKPOINT else None, None)
+
+
+def generic_classes(n: int) -> tuple[str, ...]:
+    """Placeholder names of a head's ``n`` outputs when the weights carry none."""
+    return tuple(f"class_{i:0{len(str(n - 1))}d}" for i in range(n))
+
+
+# ---------------------------------------------------------------- loading (imports torch)
+
+
+@dataclass
+class ProbeWeights:
+    """Weights ready for a :class:`~taskspace.models.Network` plus what the checkpoint records about them."""
+
+    state_dict: dict  # the Network's key names (backbone.*, head.*) -> tensors
+    classes: list[str]  # the head's class names, in output order
+    normalization: dict[str, list[float]]  # the input normalisation the weights expect (0-1 scale)
+    resolution: int | None  # the image side the weights were made at, where known
+    origin: str  # where they came from, for the checkpoint's provenance and messages
+
+
+def torch_home_note() -> str:
+    """How the torch cache directory was chosen (for messages)."""
+    value = os.environ.get("TORCH_HOME")
+    return f"TORCH_HOME={value}" if value else "TORCH_HOME is unset, so the cache is ~/.cache/torch"
+
+
+def imagenet_weights_file(arch: str) -> Path:
+    """Where torchvision keeps ``arch``'s IMAGENET1K_V1 weights: ``torch.hub.get_dir()/checkpoints/<file name>``."""
+    import torch
+
+    return Path(torch.hub.get_dir()).resolve() / "checkpoints" / _imagenet_enum(arch).url.rsplit("/", 1)[-1]
+
+
+def _imagenet_enum(arch: str):
+    import torchvision
+
+    if arch not in IMAGENET_WEIGHTS:
+        raise ConfigError(f"probe.arch: no ImageNet weights known for {arch!r}; known: {sorted(IMAGENET_WEIGHTS)}")
+    return getattr(torchvision.models, IMAGENET_WEIGHTS[arch].enum).IMAGENET1K_V1
+
+
+def load_imagenet_weights(arch: str) -> ProbeWeights:
+    """torchvision's IMAGENET1K_V1 weights of ``arch`` from the local torch cache only (never downloaded)."""
+    weights = _imagenet_enum(arch)
+    path = imagenet_weights_file(arch)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"probe.weights: imagenet needs torchvision's {IMAGENET_WEIGHTS[arch].enum}.IMAGENET1K_V1 weights of "
+            f"{arch} in the local torch cache, and there is no file {path}. taskspace never downloads: on a machine "
+            f"with internet, fetch {weights.url} and place it at {path} ({torch_home_note()}; set TORCH_HOME to "
+            "use another cache directory)."
+        )
+    transforms = weights.transforms()
+    state = _read_state_dict(path, arch, IMAGENET_CLASSES, "probe.arch")[0]
+    return ProbeWeights(
+        state_dict=state,
+        classes=list(weights.meta["categories"]),
+        normalization={"mean": [float(v) for v in transforms.mean], "std": [float(v) for v in transforms.std]},
+        resolution=int(transforms.crop_size[0]),
+        origin=f"torchvision {IMAGENET_WEIGHTS[arch].enum}.IMAGENET1K_V1 ({path})",
+    )
+
+
+def load_checkpoint_weights(
+    path: str | os.PathLike, arch: str, source_classes: int, normalization: dict[str, list[float]]
+) -> ProbeWeights:
+    """A user checkpoint: a taskspace checkpoint, a plain state_dict, or a dict holding one under 'state_dict'
+    (keys may carry DataParallel's 'module.' prefix). Its own normalisation, classes and resolution win over
+    ``normalization`` and placeholders."""
+    state, meta = _read_state_dict(path, arch, source_classes, "probe.source_classes")
+    classes = meta.get("classes")
+    if not (isinstance(classes, (list, tuple)) and len(classes) == source_classes):
+        classes = generic_classes(source_classes)
+    own = meta.get("normalization")
+    if isinstance(own, dict) and {"mean", "std"} <= set(own):
+        normalization = own
+    resolution = meta.get("resolution")
+    return ProbeWeights(
+        state_dict=state,
+        classes=[str(c) for c in classes],
+        normalization={"mean": [float(v) for v in normalization["mean"]],
+                       "std": [float(v) for v in normalization["std"]]},
+        resolution=int(resolution) if isinstance(resolution, int) and not isinstance(resolution, bool) else None,
+        origin=str(Path(path).resolve()),
+    )
+
+
+def _read_state_dict(path: str | os.PathLike, arch: str, num_classes: int, head_key: str) -> tuple[dict, dict]:
+    """(state dict in the Network's key names, the file's other top-level fields), checked against ``arch`` with a
+    head of ``num_classes`` outputs; ``head_key`` is the config key named when the head's size differs."""
+    import pickle
+
+    import torch
+
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as err:
+        raise ConfigError(
+            f"probe.weights: cannot read {path} as a weights-only torch checkpoint ({str(err).splitlines()[0]}); "
+            "re-save it as a plain state_dict (torch.save(model.state_dict(), path))"
+        ) from err
+    meta: dict = {}
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        meta = {k: v for k, v in obj.items() if k != "state_dict"}
+        obj = obj["state_dict"]
+    if not (isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values())):
+        raise ConfigError(
+            f"probe.weights: {path} holds no state_dict: expected a mapping of parameter names to tensors, a dict "
+            "with one under 'state_dict', or a taskspace checkpoint"
+        )
+    if isinstance(meta.get("arch"), str) and meta["arch"] != arch:
+        raise ConfigError(
+            f"probe.weights: {path} holds a {meta['arch']!r} network (its 'arch' field) but probe.arch is {arch!r}"
+        )
+    original, to_file = _network_keys(list(obj))  # Network key -> the key as written in the file
+    state = {ours: obj[theirs] for ours, theirs in original.items()}
+    head = state.get("head.weight")
+    if head is not None and head.ndim == 2 and head.shape[0] != num_classes:
+        raise ConfigError(
+            f"probe.weights: the head of {path} ({original['head.weight']!r}, shape {tuple(head.shape)}) has "
+            f"{head.shape[0]} outputs, but {head_key} is {num_classes}"
+            + ("; set probe.source_classes to the checkpoint's head size" if head_key == "probe.source_classes"
+               else "")
+        )
+    state = _fit_architecture(state, original, to_file, arch, num_classes, path)
+    return state, meta
+
+
+def _network_keys(keys: list[str]):
+    """({Network key: file key}, Network key -> its spelling in this file's style): DataParallel's 'module.'
+    prefix dropped, torchvision's ``fc`` renamed ``head`` and the rest put under ``backbone`` (a file already in
+    the Network's names is kept as it is)."""
+    prefix = "module." if all(k.startswith("module.") for k in keys) else ""
+    ours = all(k[len(prefix):].startswith(("backbone.", "head.")) for k in keys)
+
+    def to_network(name: str) -> str:
+        if ours:
+            return name
+        return "head." + name[3:] if name.startswith("fc.") else "backbone." + name
+
+    def to_file(key: str) -> str:
+        if ours:
+            return prefix + key
+        return prefix + ("fc." + key[5:] if key.startswith("head.") else key.removeprefix("backbone."))
+
+    return {to_network(k[len(prefix):]): k for k in keys}, to_file
+
+
+def _fit_architecture(state: dict, original: dict, to_file, arch: str, num_classes: int, path) -> dict:
+    """``state`` checked key by key against ``arch``; BatchNorm step counters missing from older files are added."""
+    import torch
+
+    from .models import Network
+
+    with torch.device("meta"):
+        net = Network(arch, num_classes).state_dict()
+    # torchvision's order (the head last), as the files list their keys
+    expected = {k: net[k] for k in sorted(net, key=lambda k: k.startswith("head."))}
+    problems = []
+    for key, tensor in expected.items():
+        if key not in state:
+            if key.endswith("num_batches_tracked"):
+                continue
+            problems.append(f"key {to_file(key)!r} is missing")
+        elif tuple(state[key].shape) != tuple(tensor.shape):
+            problems.append(f"key {original[key]!r} has shape {tuple(state[key].shape)}, {arch} needs "
+                            f"{tuple(tensor.shape)}")
+    problems += [f"unexpected key {original[key]!r}" for key in state if key not in expected]
+    if problems:
+        raise ConfigError(
+            f"probe.weights: {path} does not fit probe.arch {arch!r}: {problems[0]}"
+            + (f" (and {len(problems) - 1} more offending keys)" if len(problems) > 1 else "")
+        )
+    out = {}
+    for key, tensor in expected.items():
+        value = state.get(key)
+        if value is None:
+            value = torch.zeros((), dtype=tensor.dtype)
+        out[key] = (value.float() if value.is_floating_point() else value).detach().clone().contiguous()
+    return out
+
+
+def seeded_network(arch: str, num_classes: int, seed: int):
+    """The probe's seeded initialisation (the same network ``train_probe`` starts from)."""
+    import torch
+
+    from .models import Network
+    from .training import stable_seed
+
+    torch.manual_seed(stable_seed(seed, "probe-init"))
+    return Network(arch, num_classes)
+
+
+def load_probe_weights(probe_cfg: dict, seed: int, classes: Iterable[str] | None = None) -> ProbeWeights:
+    """The weights ``probe.weights`` names (imagenet, a checkpoint file, or random: the seeded init with a head
+    for ``classes``); ``source`` is trained by :func:`taskspace.stages.train_probe` instead."""
+    kind = weights_kind(probe_cfg["weights"])
+    arch = probe_cfg["arch"]
+    if kind == "imagenet":
+        return load_imagenet_weights(arch)
+    if kind == CHECKPOINT:
+        return load_checkpoint_weights(probe_cfg["weights"], arch, int(probe_cfg["source_classes"]),
+                                       probe_cfg["normalization"])
+    if kind == "random":
+        classes = list(classes) if classes is not None else list(generic_classes(
+            probe_cfg.get("source_classes") or RANDOM_CLASSES))
+        net = seeded_network(arch, len(classes), seed)
+        return ProbeWeights({k: v.detach().clone() for k, v in net.state_dict().items()}, classes,
+                            dict(probe_cfg["normalization"]), None, f"seeded initialisation (seed {seed})")
+    raise ConfigError("probe.weights: 'source' probes are trained on the source task, not loaded")
