@@ -1,0 +1,327 @@
+"""Rank a finished run's experts for a new dataset: embed it exactly as the run embedded its tasks (same probe,
+method config and seed derivation), then score every expert with the method's own distance.
+
+A run is read from its results folder: ``embeddings.h5`` (one group per method, one per task), the probe
+checkpoints in ``probe/``, the expert checkpoints in ``experts/`` (which tasks are candidates), ``tasks.parquet``
+(the working resolution) and, for MODEL2VEC, ``model2vec/{method}.h5`` (the learned expert biases).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .embeddings import Embedding
+from .errors import ConfigError, TaskDataError
+from .progress import Progress
+
+NEW = "\x00new task"  # the new task's key among the run's tasks: no task name can collide with it
+PROBE_FILES = {"pretrained": "probe.pt", "random": "random.pt"}
+
+
+@dataclass
+class FolderTask:
+    """Images read from a folder: labelled (one sub-folder per class) or not (images directly in the folder)."""
+
+    path: Path
+    images: np.ndarray  # uint8 (N, r, r, 3)
+    labels: np.ndarray | None
+    class_names: list[str]
+    skipped: list[str] = field(default_factory=list)  # files left out, each with the reason
+
+
+@dataclass
+class Recommendation:
+    """The ranked experts for one new dataset (``table``: rank, expert, distance; lower distance = better)."""
+
+    method: str
+    selector: str
+    task: str
+    folder: str
+    n_images: int
+    n_classes: int | None
+    skipped: list[str]
+    table: pd.DataFrame
+    embedding: Embedding  # the new task's embedding (of the base method, for MODEL2VEC)
+
+    def as_dict(self) -> dict:
+        return {
+            "method": self.method,
+            "selector": self.selector,
+            "task": self.task,
+            "folder": self.folder,
+            "n_images": self.n_images,
+            "n_classes": self.n_classes,
+            "skipped": self.skipped,
+            "experts": [
+                {"rank": int(r.rank), "expert": str(r.expert), "distance": float(r.distance)}
+                for r in self.table.itertuples(index=False)
+            ],
+        }
+
+
+def results_folder(run: str | os.PathLike) -> Path:
+    """The results folder of a run: ``run`` itself when it holds embeddings.h5, else ``run/results``."""
+    run = Path(run)
+    for candidate in (run, run / "results"):
+        if (candidate / "embeddings.h5").is_file():
+            return candidate
+    raise FileNotFoundError(f"{run}: no embeddings.h5 here or in {run / 'results'}; is this a finished run?")
+
+
+def _image_files(folder: Path) -> tuple[list[Path], list[str]]:
+    """Image files under ``folder`` (recursively, sorted), and the non-image files left out (hidden files ignored)."""
+    from .data.images import is_image_file
+
+    images, others = [], []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            (images if is_image_file(path) else others).append(path)
+    return images, [f"{p}: not an image file" for p in others]
+
+
+def read_folder(folder: str | os.PathLike, resolution: int, progress: bool = True, workers: int = 4) -> FolderTask:
+    """Decode every image of ``folder`` at ``resolution``; undecodable and non-image files are skipped with a
+    warning and listed in ``skipped``."""
+    from .data.images import ImageDecodeError, load_image
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise TaskDataError(f"{folder}: not a folder")
+    entries = sorted(e for e in folder.iterdir() if not e.name.startswith("."))
+    class_dirs = [e for e in entries if e.is_dir()]
+    loose = [e for e in entries if e.is_file()]
+    if class_dirs:
+        loose_images, _ = _split_loose(loose)
+        if loose_images:
+            raise TaskDataError(
+                f"{folder}: holds both class folders ({class_dirs[0].name}, ...) and images ({loose_images[0].name}, "
+                "...); give one sub-folder per class, or only images (unlabelled)"
+            )
+        class_names = [d.name for d in class_dirs]
+        files, labels, skipped = [], [], [f"{p}: not an image file" for p in loose]
+        for k, d in enumerate(class_dirs):
+            found, others = _image_files(d)
+            skipped += others
+            if not found:
+                raise TaskDataError(f"{d}: class {d.name!r} has no image files")
+            files += found
+            labels += [k] * len(found)
+    else:
+        files, skipped = _image_files(folder)
+        class_names, labels = [], None
+    if not files:
+        raise TaskDataError(f"{folder}: no image files found")
+
+    def decode(path: Path):
+        try:
+            return load_image(path, resolution)
+        except ImageDecodeError as err:
+            return err
+
+    images, keep = [], []
+    with Progress("reading images", len(files), "images", enabled=progress) as bar, \
+            ThreadPoolExecutor(max(1, workers)) as pool:
+        for i, result in enumerate(pool.map(decode, files)):
+            bar.update()
+            if isinstance(result, Exception):
+                skipped.append(f"{files[i]}: {result}")
+            else:
+                images.append(result)
+                keep.append(i)
+    for line in skipped:
+        warnings.warn(f"skipped {line}", stacklevel=2)
+    if not images:
+        raise TaskDataError(f"{folder}: none of its {len(files)} image files could be decoded")
+    y = None
+    if labels is not None:
+        y = np.asarray(labels, dtype=np.int64)[keep]
+        empty = [class_names[k] for k in range(len(class_names)) if not (y == k).any()]
+        if empty:
+            raise TaskDataError(f"{folder}: class {empty[0]!r} has no decodable image left")
+    return FolderTask(folder, np.stack(images), y, class_names, skipped)
+
+
+def _split_loose(files: list[Path]) -> tuple[list[Path], list[Path]]:
+    from .data.images import is_image_file
+
+    return [f for f in files if is_image_file(f)], [f for f in files if not is_image_file(f)]
+
+
+def _decode_attrs(attrs) -> dict:
+    out = {}
+    for key, value in attrs.items():
+        value = value.item() if hasattr(value, "item") else value
+        if isinstance(value, bytes):
+            value = value.decode()
+        out[key] = value
+    return out
+
+
+def read_method_embeddings(results: Path, method: str) -> dict[str, Embedding]:
+    """Every task's embedding of the config entry ``method`` from ``embeddings.h5``."""
+    import h5py
+
+    with h5py.File(results / "embeddings.h5", "r") as f:
+        if method not in f:
+            raise ConfigError(f"--method: the run has no embeddings for {method!r}; it has {sorted(f)}")
+        out = {}
+        for task, group in f[method].items():
+            extras = {k: group[k][()] for k in group if k != "embedding"}
+            out[task] = Embedding(group["embedding"][()], _decode_attrs(group.attrs), extras)
+        return out
+
+
+def run_methods(results: Path) -> list[str]:
+    """The methods a run can recommend with: its embedded methods and its MODEL2VEC fits."""
+    import h5py
+
+    with h5py.File(results / "embeddings.h5", "r") as f:
+        names = sorted(f)
+    derived = sorted(p.stem for p in (results / "model2vec").glob("*.h5")) if (results / "model2vec").is_dir() else []
+    return names + derived
+
+
+def _resolution(results: Path, probe_ckpt: dict) -> int:
+    tasks = results / "tasks.parquet"
+    if tasks.is_file():
+        df = pd.read_parquet(tasks, columns=["role", "resolution"])
+        rows = df[df["role"] == "task"]["resolution"]
+        if len(rows):
+            return int(rows.iloc[0])
+    return int(probe_ckpt["resolution"])
+
+
+def _experts(results: Path, embedded: list[str], wanted: list[str] | None) -> list[str]:
+    if wanted:
+        missing = sorted(set(wanted) - set(embedded))
+        if missing:
+            raise ConfigError(f"--experts: the run has no embedding for {missing}")
+        return sorted(set(wanted))
+    found = sorted(p.stem for p in (results / "experts").glob("*.pt")) if (results / "experts").is_dir() else []
+    experts = [e for e in found if e in set(embedded)]
+    if not experts:
+        warnings.warn(f"{results / 'experts'}: no expert checkpoints; ranking every embedded task", stacklevel=2)
+        experts = sorted(embedded)
+    return experts
+
+
+def _default_method(available: list[str], labelled: bool) -> str:
+    for name in (["task2vec", "task2vec_mc"] if labelled else []) + ["pseudotask"]:
+        if name in available:
+            return name
+    raise ConfigError(
+        f"--method: give one of the run's methods {available}"
+        + ("" if labelled else " that needs no labels (the folder has no class sub-folders)")
+    )
+
+
+def recommend(
+    run: str | os.PathLike,
+    folder: str | os.PathLike,
+    method: str | None = None,
+    kind: str | None = None,
+    experts: list[str] | None = None,
+    name: str | None = None,
+    threads: int = 1,
+    progress: bool = True,
+) -> Recommendation:
+    """Embed the images of ``folder`` with ``method`` as the run did and rank the run's experts for it.
+
+    ``kind`` picks the score of methods with several (``sym`` or ``asym``, default ``asym``); ``name`` is the new
+    task's name (it seeds the embedding as a task name does in the run; default: the folder's name).
+    """
+    from .embeddings import get_method
+    from .io import load_checkpoint
+    from .stages import _configure
+    from .training import network_from_checkpoint, stable_seed
+
+    results = results_folder(run)
+    available = run_methods(results)
+    folder = Path(folder)
+    labelled = any(e.is_dir() and not e.name.startswith(".") for e in folder.iterdir()) if folder.is_dir() else True
+    method = method or _default_method(available, labelled)
+    if method not in available:
+        raise ConfigError(f"--method: the run has no method {method!r}; it has {available}")
+
+    fit = None
+    base = method
+    if (results / "model2vec" / f"{method}.h5").is_file():
+        fit, base, m2v_cfg = _read_model2vec(results / "model2vec" / f"{method}.h5")
+    bank = read_method_embeddings(results, base)
+    first = next(iter(bank.values())).attrs
+    registered, cfg = first["method"], json.loads(first["config"])
+    m = get_method(registered, cfg)
+    if m.uses_labels and not labelled:
+        raise TaskDataError(
+            f"{folder}: method {base!r} needs labels but the folder has no class sub-folders; "
+            "give one sub-folder per class, or use a label-free method such as pseudotask"
+        )
+    probe_path = results / "probe" / PROBE_FILES[m.probe]
+    probe_ckpt = load_checkpoint(probe_path)
+    task = read_folder(folder, _resolution(results, probe_ckpt), progress=progress)
+    if m.uses_labels and len(task.class_names) < 2:
+        raise TaskDataError(f"{folder}: a labelled task needs at least 2 class folders, found {task.class_names}")
+
+    device = _configure(threads)
+    net = network_from_checkpoint(probe_ckpt)
+    task_name = name or folder.resolve().name
+    seed = stable_seed(int(first["seed"]), "embed", base, task_name)
+    with Progress(f"embedding with {base}", unit="images through the probe", enabled=progress) as bar:
+        # the last residual stage runs in every pass of every probe-based method, whatever layers it skips
+        hook = net.backbone.layer4.register_forward_hook(lambda mod, inp, out: bar.update(len(inp[0])))
+        try:
+            emb = m.embed(net, task.images, task.labels if m.uses_labels else None, probe_ckpt["normalization"],
+                          device, seed)
+        except (FloatingPointError, TaskDataError) as err:
+            raise type(err)(f"{folder}, embedding method {base!r}: {err}") from err
+        finally:
+            hook.remove()
+
+    if fit is not None:
+        from .embeddings.model2vec import rank_experts
+
+        trivial = np.stack([bank[e].extras["trivial"] for e in fit.experts])
+        d = rank_experts(fit, trivial, emb.vector, float(m2v_cfg["alpha"]))
+        table, selector = pd.DataFrame({"expert": fit.experts, "distance": d}), method
+        if experts:
+            table = table[table["expert"].isin(experts)]
+    else:
+        candidates = _experts(results, list(bank), experts)
+        df = m.distances({**bank, NEW: emb})
+        kinds = sorted(set(df["kind"]))
+        chosen = kind if kind is not None else ("asym" if "asym" in kinds else kinds[0])
+        if chosen not in kinds:
+            raise ConfigError(f"--kind: method {method!r} has scores {kinds}, not {chosen!r}")
+        df = df[(df["kind"] == chosen) & (df["target"] == NEW) & df["source"].isin(candidates)]
+        table = df.rename(columns={"source": "expert"})[["expert", "distance"]]
+        selector = method if chosen == "" else f"{method}.{chosen}"
+    table = table.sort_values(["distance", "expert"], kind="mergesort").reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return Recommendation(
+        method=method, selector=selector, task=task_name, folder=str(folder), n_images=len(task.images),
+        n_classes=len(task.class_names) or None, skipped=task.skipped, table=table, embedding=emb,
+    )
+
+
+def _read_model2vec(path: Path):
+    import h5py
+
+    from .embeddings.model2vec import Model2VecFit
+
+    with h5py.File(path, "r") as f:
+        attrs = _decode_attrs(f.attrs)
+        experts = [e.decode() if isinstance(e, bytes) else str(e) for e in f["experts"][()]]
+        fit = Model2VecFit(experts, f["model_embeddings"][()], f["biases"][()], float(attrs["temperature"]), [])
+    return fit, attrs["base"], json.loads(attrs["config"])
