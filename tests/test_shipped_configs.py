@@ -1,0 +1,69 @@
+"""The meta-task configs shipped in configs/ validate and plan (dry-run) against tiny fixtures of their datasets."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from taskspace.cli import main
+from taskspace.config import validate_config
+
+from conftest import REPO, job_counts, snakemake
+from datasets import reference_task_names, write_cub_inat, write_stanford_cars
+
+EMBED_METHODS = 7  # the 8 methods of both configs but MODEL2VEC embed each task
+
+
+def shipped(name: str) -> dict:
+    return yaml.safe_load((REPO / "configs" / name).read_text())
+
+
+def cub_inat_config(tmp_path: Path) -> dict:
+    """configs/cub_inat.yaml with its data roots pointed at the fixture (the only change)."""
+    fixture = write_cub_inat(tmp_path / "data")
+    cfg = shipped("cub_inat.yaml")
+    cub, inat = cfg["data"]["combined"]["cub"], cfg["data"]["combined"]["inat"]
+    cub["root"] = str(fixture["config"]["combined"]["cub"]["root"])
+    cub["taxonomy"] = str(fixture["config"]["combined"]["cub"]["taxonomy"])
+    inat["root"] = str(fixture["config"]["combined"]["inat"]["root"])
+    return cfg
+
+
+def test_cub_inat_is_the_published_meta_task():
+    cfg = shipped("cub_inat.yaml")
+    published = {f"{p[1:p.index(']')]}-{p[p.index(']') + 2:p.index(' (')]}" for p in reference_task_names()}
+    assert len(published) == 50 and set(cfg["data"]["tasks"]) == published
+    assert cfg["meta_tasks"]["cub_inat"]["targets"] == cfg["data"]["tasks"]
+    assert cfg["meta_tasks"]["cub_inat"]["experts"] == cfg["data"]["tasks"]
+    assert cfg["probe"] == {"arch": "resnet34", "weights": "imagenet"}
+    assert validate_config(copy.deepcopy(cfg))["data"]["resolution"] == 224  # the ImageNet weights' crop size
+
+
+@pytest.mark.workflow
+def test_cub_inat_dry_runs_the_full_50_x_50_matrix(tmp_path):
+    cfg = cub_inat_config(tmp_path)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
+    counts = job_counts(snakemake(tmp_path, "-n").stdout)
+    assert counts["split_task"] == 50 and counts["train_expert"] == 50
+    assert counts["import_probe"] == 1 and "train_probe" not in counts  # ImageNet weights: nothing pretrained
+    assert counts["transfer_pair"] == 50 * 51  # every expert and the ImageNet probe on every target
+    assert counts["embed_task"] == EMBED_METHODS * 50
+
+
+@pytest.mark.workflow
+def test_cars_dry_runs_one_task_per_manufacturer_with_several_models(tmp_path, capsys):
+    fixture = write_stanford_cars(tmp_path / "data")
+    cfg = shipped("cars.yaml")
+    cfg["data"]["stanford_cars"]["root"] = str(fixture["root"])
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
+    assert "3 tasks" in capsys.readouterr().out  # Aston Martin, BMW, Land Rover; the one-model makes are skipped
+    dry = snakemake(tmp_path, "-n")
+    counts = job_counts(dry.stdout)
+    assert counts["split_task"] == 3 and counts["train_expert"] == 3 and counts["transfer_pair"] == 3 * 4
+    for task in ("aston-martin", "bmw", "land-rover"):
+        assert f"results/tasks/{task}.h5" in dry.stdout
