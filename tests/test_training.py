@@ -6,7 +6,8 @@ import torch
 
 from taskspace.device import select_device
 from taskspace.models import Network
-from taskspace.training import augment, channel_stats, fit, stable_seed, to_tensor
+from taskspace.seeding import stable_seed
+from taskspace.training import augment, channel_stats, fit, to_tensor
 
 CFG = {"epochs": 3, "min_steps": 30, "batch_size": 8, "lr": 0.01, "momentum": 0.9, "weight_decay": 0.0,
        "augment": {"crop_padding": 1, "hflip": True}}

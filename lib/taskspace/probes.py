@@ -328,7 +328,7 @@ def seeded_network(arch: str, num_classes: int, seed: int):
     import torch
 
     from .models import Network
-    from .training import stable_seed
+    from .seeding import stable_seed
 
     torch.manual_seed(stable_seed(seed, "probe-init"))
     return Network(arch, num_classes)

@@ -94,7 +94,7 @@ def _image_files(folder: Path) -> tuple[list[Path], list[str]]:
 def read_folder(folder: str | os.PathLike, resolution: int, progress: bool = True, workers: int = 4) -> FolderTask:
     """Decode every image of ``folder`` at ``resolution``; undecodable and non-image files are skipped with a
     warning and listed in ``skipped``."""
-    from .data.images import ImageDecodeError, load_image
+    from .data.images import ImageDecodeError, is_image_file, load_image
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -103,7 +103,7 @@ def read_folder(folder: str | os.PathLike, resolution: int, progress: bool = Tru
     class_dirs = [e for e in entries if e.is_dir()]
     loose = [e for e in entries if e.is_file()]
     if class_dirs:
-        loose_images, _ = _split_loose(loose)
+        loose_images = [f for f in loose if is_image_file(f)]
         if loose_images:
             raise TaskDataError(
                 f"{folder}: holds both class folders ({class_dirs[0].name}, ...) and images ({loose_images[0].name}, "
@@ -153,34 +153,16 @@ def read_folder(folder: str | os.PathLike, resolution: int, progress: bool = Tru
     return FolderTask(folder, np.stack(images), y, class_names, skipped)
 
 
-def _split_loose(files: list[Path]) -> tuple[list[Path], list[Path]]:
-    from .data.images import is_image_file
-
-    return [f for f in files if is_image_file(f)], [f for f in files if not is_image_file(f)]
-
-
-def _decode_attrs(attrs) -> dict:
-    out = {}
-    for key, value in attrs.items():
-        value = value.item() if hasattr(value, "item") else value
-        if isinstance(value, bytes):
-            value = value.decode()
-        out[key] = value
-    return out
-
-
 def read_method_embeddings(results: Path, method: str) -> dict[str, Embedding]:
     """Every task's embedding of the config entry ``method`` from ``embeddings.h5``."""
     import h5py
 
+    from .stages import embedding_from_group
+
     with h5py.File(results / "embeddings.h5", "r") as f:
         if method not in f:
             raise ConfigError(f"--method: the run has no embeddings for {method!r}; it has {sorted(f)}")
-        out = {}
-        for task, group in f[method].items():
-            extras = {k: group[k][()] for k in group if k != "embedding"}
-            out[task] = Embedding(group["embedding"][()], _decode_attrs(group.attrs), extras)
-        return out
+        return {task: embedding_from_group(group) for task, group in f[method].items()}
 
 
 def run_methods(results: Path) -> list[str]:
@@ -245,7 +227,8 @@ def recommend(
     from .embeddings import get_method
     from .io import load_checkpoint
     from .stages import _configure
-    from .training import network_from_checkpoint, stable_seed
+    from .seeding import stable_seed
+    from .training import network_from_checkpoint
 
     results = results_folder(run)
     available = run_methods(results)
@@ -321,7 +304,7 @@ def _read_model2vec(path: Path):
     from .embeddings.model2vec import Model2VecFit
 
     with h5py.File(path, "r") as f:
-        attrs = _decode_attrs(f.attrs)
+        attrs = {k: v.item() if hasattr(v, "item") else v for k, v in f.attrs.items()}
         experts = [e.decode() if isinstance(e, bytes) else str(e) for e in f["experts"][()]]
         fit = Model2VecFit(experts, f["model_embeddings"][()], f["biases"][()], float(attrs["temperature"]), [])
     return fit, attrs["base"], json.loads(attrs["config"])

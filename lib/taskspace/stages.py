@@ -136,7 +136,8 @@ def train_probe(
     import torch
 
     from .models import Network
-    from .training import channel_stats, checkpoint, fit, stable_seed
+    from .seeding import stable_seed
+    from .training import channel_stats, checkpoint, fit
 
     with job_log(log) as say:
         device = _configure(threads)
@@ -240,7 +241,8 @@ def train_expert(
     """Fine-tune the probe on one task's training split; keep weights, config, seed and per-epoch metrics."""
     import torch
 
-    from .training import checkpoint, fit, network_from_checkpoint, stable_seed
+    from .seeding import stable_seed
+    from .training import checkpoint, fit, network_from_checkpoint
 
     with job_log(log) as say:
         device = _configure(threads)
@@ -361,7 +363,7 @@ def embed_task(
     import h5py
 
     from .embeddings import get_method
-    from .training import stable_seed
+    from .seeding import stable_seed
 
     with job_log(log) as say:
         device = _configure(threads)
@@ -395,15 +397,23 @@ def _h5_attrs(values: dict) -> dict:
             for k, v in values.items()}
 
 
+def embedding_from_group(group):
+    """An HDF5 group (a per-task file, or a task's group in embeddings.h5) as an
+    :class:`~taskspace.embeddings.Embedding`: dataset ``embedding``, the other datasets as extras, attrs as Python
+    values."""
+    from .embeddings import Embedding
+
+    attrs = {k: v.item() if hasattr(v, "item") else v for k, v in group.attrs.items()}
+    extras = {k: group[k][()] for k in group if k != "embedding"}
+    return Embedding(group["embedding"][()], attrs, extras)
+
+
 def read_embedding_file(path: str):
     """One per-task embedding file as an :class:`~taskspace.embeddings.Embedding`."""
     import h5py
 
-    from .embeddings import Embedding
-
     with h5py.File(path, "r") as f:
-        extras = {k: f[k][()] for k in f if k != "embedding"}
-        return Embedding(f["embedding"][()], dict(f.attrs), extras)
+        return embedding_from_group(f)
 
 
 def read_embeddings(files: dict[str, str]) -> dict:

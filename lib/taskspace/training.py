@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import math
 import time
 
@@ -13,12 +12,6 @@ from torch.nn import functional as F
 
 from . import __version__
 from .models import Network
-
-
-def stable_seed(*parts: object) -> int:
-    """A 63-bit seed derived from ``parts`` by hashing (stable across runs, processes and task lists)."""
-    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:8], "little") >> 1
 
 
 def channel_stats(images: np.ndarray) -> dict[str, list[float]]:

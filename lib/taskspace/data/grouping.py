@@ -13,7 +13,6 @@ never depend on which other classes or tasks exist.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 import warnings
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, TaskDataError
+from ..seeding import stable_seed
 from . import TaskSpec
 from . import settings as S
 from .taxonomy import Taxonomy
@@ -48,12 +48,6 @@ def warn(message: str) -> None:
 def slugify(value: str) -> str:
     """Lowercase; runs of characters outside [a-z0-9._-] become '-'; leading/trailing '-', '.', '_' trimmed."""
     return _UNSAFE.sub("-", value.lower()).strip("-._")
-
-
-def stable_seed(seed: int, *keys: str) -> int:
-    """A 64-bit seed from data.seed and string keys (stable across processes and Python versions)."""
-    text = "\x1f".join([str(int(seed)), *keys])
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little")
 
 
 def seeded_split(files: list[str], fraction: float, seed: int, cls: str) -> tuple[list[str], list[str]]:
