@@ -231,25 +231,94 @@ CUB_CLASSES = (
 )
 CUB_KINDS = (("rgb_jpg", ".jpg"), ("grey_jpg", ".jpg"), ("cmyk_jpg", ".jpg"), ("rgb_jpg", ".jpg"))
 
+# The first five attribute groups of CUB-200-2011's attributes.txt, with their real ids 1-58 (has_breast_pattern is
+# 55-58); the fixture's attributes.txt holds only these.
+CUB_COLOURS = ("blue", "brown", "iridescent", "purple", "rufous", "grey", "yellow", "olive", "green", "pink", "orange",
+               "black", "white", "red", "buff")
+CUB_ATTRIBUTE_GROUPS = (
+    ("has_bill_shape", ("curved_(up_or_down)", "dagger", "hooked", "needle", "hooked_seabird", "spatulate",
+                        "all-purpose", "cone", "specialized")),
+    ("has_wing_color", CUB_COLOURS),
+    ("has_upperparts_color", CUB_COLOURS),
+    ("has_underparts_color", CUB_COLOURS),
+    ("has_breast_pattern", ("solid", "spotted", "striped", "multi-colored")),
+)
+CUB_CERTAINTIES = ("not visible", "guessing", "probably", "definitely")  # certainty ids 1-4
+BREAST = CUB_ATTRIBUTE_GROUPS[-1][1]
+_SOLID = (("solid", 4),)
+# Per class, image by image (even i train, odd i test), the breast-pattern values its annotator marked present, as
+# (value, certainty id): () is none, two pairs are several. Classes not listed: every image (BREAST[(k - 1) % 4], 4).
+CUB_BREAST = {
+    "001.Black_footed_Albatross": (_SOLID, _SOLID, (("spotted", 3),), (("solid", 3),)),
+    "002.Laysan_Albatross": (_SOLID, (("solid", 2),), (("solid", 1),), _SOLID),  # image 2: marked, but "not visible"
+    "003.Sooty_Albatross": ((("spotted", 4),), (("spotted", 3),), (("solid", 3), ("striped", 3)), ()),
+    "010.Red_winged_Blackbird": (_SOLID, _SOLID, (("solid", 3),), (("multi-colored", 3),)),
+    "011.Rusty_Blackbird": ((("striped", 4),), (("striped", 4),), (("spotted", 4),),
+                            (("striped", 2), ("multi-colored", 1))),
+    "029.American_Crow": (_SOLID,) * 4,
+    "030.Fish_Crow": (_SOLID,) * 4,
+    "036.Northern_Flicker": ((("spotted", 4),), (("spotted", 4),), (("solid", 3),), (("solid", 3),)),
+    "094.White_breasted_Nuthatch": (_SOLID, _SOLID, (("multi-colored", 4), ("solid", 4)), _SOLID),
+}
+
+
+def marked_values(marks: tuple, min_certainty: int = 2) -> tuple[str, ...]:
+    """The distinct values of an image's marks (see CUB_BREAST) at certainty id >= ``min_certainty``, sorted."""
+    return tuple(sorted({value for value, certainty in marks if certainty >= min_certainty}))
+
+
+def _attribute_lines(ident: int, breast: tuple) -> list[str]:
+    """The image_attribute_labels.txt lines of one image: one per attribute of CUB_ATTRIBUTE_GROUPS, in id order.
+
+    The breast pattern follows ``breast``; every other group has one value present (chosen by the image id). Some
+    lines carry an extra field after the certainty, as some lines of the real file do.
+    """
+    lines, attr = [], 0
+    for group, values in CUB_ATTRIBUTE_GROUPS:
+        if group == "has_breast_pattern":
+            marked = dict(breast)
+            asked = max(marked.values(), default=1)  # an image with nothing marked: "not visible"
+        else:
+            marked = {values[ident % len(values)]: 3 + ident % 2}
+            asked = 3 + ident % 2
+        for value in values:
+            attr += 1
+            present, certainty = (1, marked[value]) if value in marked else (0, asked)
+            time = f"{(ident * 37 + attr * 11) % 400 / 10 + 1.25:.4f}"
+            fields = [ident, attr, present, certainty]
+            if attr in (29, 58) or (ident, attr) == (1, 55):
+                fields.append(0)
+            lines.append(" ".join(map(str, fields + [time])))
+    return lines
+
 
 def write_cub(
     root: str | Path, *, classes=CUB_CLASSES, images_per_class: int = 4, inject: set | tuple = (),
-    size: tuple[int, int] = (30, 22),
+    size: tuple[int, int] = (30, 22), attributes: bool = False, attributes_txt: str = "archive",
 ) -> dict:
     """root/CUB_200_2011/{images/, images.txt, image_class_labels.txt, train_test_split.txt, classes.txt} and
     root/cub_taxonomy.csv (class,order,family). Images alternate train (even i) / test (odd i).
 
+    With ``attributes``, also the attribute files in their real format: root/attributes.txt (next to CUB_200_2011/,
+    where the official archive puts it; ``attributes_txt="readme"``: CUB_200_2011/attributes/attributes.txt) with the
+    groups of CUB_ATTRIBUTE_GROUPS, CUB_200_2011/attributes/certainties.txt and image_attribute_labels.txt, whose
+    breast patterns follow CUB_BREAST.
     inject: split_unknown_id (train_test_split.txt line for image id 99999), label_unknown_id (the same in
     image_class_labels.txt), missing_file (image id 1's file deleted), unlisted_class (the last class left out of the
     taxonomy), empty_level (the first class's order is ""), corrupt (the first training image of 029.American_Crow),
-    corrupt_test (every test image of 030.Fish_Crow).
+    corrupt_test (every test image of 030.Fish_Crow); with attributes, a line inserted as line 6 of
+    image_attribute_labels.txt: attr_unknown_attribute (attribute id 999), attr_unknown_image (image id 99999),
+    attr_short_line (three fields), attr_not_integer (is_present "yes"), attr_bad_present (is_present 2),
+    attr_unknown_certainty (certainty id 7); attr_names_malformed (attributes.txt line 59 without "::"),
+    attr_names_missing / attr_labels_missing (that file not written).
     Returns root (the CUB_200_2011 folder), taxonomy, config (a data.cub200 section), colours, expected, paths
-    ({class: {"train": [...], "test": [...]}}), bad.
+    ({class: {"train": [...], "test": [...]}}), bad ({inject: file or line number}), breast ({image file: its marks,
+    as in CUB_BREAST}), attribute_files ({"names", "labels", "certainties": path}).
     """
     inject = set(inject)
     base = Path(root) / "CUB_200_2011"
-    out: dict = {"root": base, "colours": {}, "expected": {}, "paths": {}, "bad": {}}
-    images, labels, splits, class_lines = [], [], [], []
+    out: dict = {"root": base, "colours": {}, "expected": {}, "paths": {}, "bad": {}, "breast": {}}
+    images, labels, splits, class_lines, attribute_lines = [], [], [], [], []
     ident = 0
     for k, (cls, _, _) in enumerate(classes, start=1):
         class_lines.append(f"{k} {cls}")
@@ -268,6 +337,9 @@ def write_cub(
             is_train = i % 2 == 0
             splits.append(f"{ident} {int(is_train)}")
             out["paths"][cls]["train" if is_train else "test"].append(path)
+            marks = CUB_BREAST[cls][i % len(CUB_BREAST[cls])] if cls in CUB_BREAST else ((BREAST[(k - 1) % 4], 4),)
+            out["breast"][str(path)] = marks
+            attribute_lines += _attribute_lines(ident, marks)
     if "split_unknown_id" in inject:
         splits.insert(2, "99999 1")
     if "label_unknown_id" in inject:
@@ -295,7 +367,43 @@ def write_cub(
     out["taxonomy"] = _write_csv(Path(root) / "cub_taxonomy.csv", ["class", "order", "family"], rows)
     out["config"] = {"root": str(base), "taxonomy": str(out["taxonomy"]), "level": "order",
                      "refine": {"Passeriformes": "family"}}
+    if attributes:
+        _write_cub_attributes(base, attribute_lines, inject, attributes_txt, out)
     return out
+
+
+def _write_cub_attributes(base: Path, lines: list[str], inject: set, attributes_txt: str, out: dict) -> None:
+    """The attribute files of write_cub (see there), with its attr_* injections."""
+    folder = base / "attributes"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = [f"{group}::{value}" for group, values in CUB_ATTRIBUTE_GROUPS for value in values]
+    names_lines = [f"{i} {name}" for i, name in enumerate(names, start=1)]
+    if "attr_names_malformed" in inject:
+        names_lines.append(f"{len(names) + 1} has_back_color")
+        out["bad"]["attr_names_malformed"] = len(names_lines)
+    bad_lines = {
+        "attr_unknown_attribute": "3 999 0 3 12.5000", "attr_unknown_image": "99999 55 1 4 3.2500",
+        "attr_short_line": "3 55 1", "attr_not_integer": "3 55 yes 4 1.0000", "attr_bad_present": "3 55 2 4 1.0000",
+        "attr_unknown_certainty": "3 55 1 7 1.0000",
+    }
+    for name, line in bad_lines.items():
+        if name in inject:
+            lines = lines[:5] + [line] + lines[5:]
+            out["bad"][name] = 6
+    files = {
+        "names": base.parent / "attributes.txt" if attributes_txt == "archive" else folder / "attributes.txt",
+        "labels": folder / "image_attribute_labels.txt",
+        "certainties": folder / "certainties.txt",
+    }
+    contents = {
+        "names": names_lines,
+        "labels": lines,
+        "certainties": [f"{i} {name}" for i, name in enumerate(CUB_CERTAINTIES, start=1)],
+    }
+    for what, path in files.items():
+        if f"attr_{what}_missing" not in inject:
+            path.write_text("\n".join(contents[what]) + "\n")
+    out["attribute_files"] = files
 
 
 # ------------------------------------------------------------------------------------------------------------ inat
@@ -401,14 +509,15 @@ def _parse(name: str) -> tuple[str, str, str]:
     return prefix, group.capitalize(), cls.capitalize()
 
 
-def write_cub_inat(root: str | Path, images_per_class: int = 3) -> dict:
+def write_cub_inat(root: str | Path, images_per_class: int = 3, cub_attributes: bool = False) -> dict:
     """A CUB fixture and an iNat fixture whose tasks are exactly the 50 of the published CUB+iNat meta-task.
 
     CUB groups ending in -iformes are orders; the others (-idae) are families of Passeriformes. Each task has two
     classes of ``images_per_class`` tiny images (CUB: the official-split flags alternate; iNat: all but one image
     train). Returns cub, inat (the writers' returns), config (a data section with source combined: entries cub =
     cub200 with level order + refine {Passeriformes: family}, inat = inat2018 with level order), tasks (the 50
-    expected task names) and reference ({task name: published name}).
+    expected task names) and reference ({task name: published name}). With ``cub_attributes`` the CUB fixture has the
+    attribute files too (write_cub's ``attributes``): each task's two classes then have two different breast patterns.
     """
     root = Path(root)
     cub_classes, orders, reference = [], {}, {}
@@ -424,7 +533,7 @@ def write_cub_inat(root: str | Path, images_per_class: int = 3) -> dict:
         else:
             orders[group] = ("Plantae" if cls in plants else "Animalia", phyla.get(cls, "Chordata"), cls)
     cub = write_cub(root / "cub", classes=tuple(cub_classes), images_per_class=max(images_per_class, 2),
-                    size=(12, 9))
+                    size=(12, 9), attributes=cub_attributes)
     inat = write_inat(root / "inat", categories=inat_categories(orders, 2), train_per_class=images_per_class - 1,
                       test_per_class=1, size=(10, 12))
     config = {

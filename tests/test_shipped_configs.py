@@ -10,6 +10,7 @@ import yaml
 
 from taskspace.cli import main
 from taskspace.config import validate_config
+from taskspace.data import plan_tasks
 
 from conftest import REPO, job_counts, snakemake
 from datasets import reference_task_names, write_cub_inat, write_stanford_cars
@@ -21,10 +22,11 @@ def shipped(name: str) -> dict:
     return yaml.safe_load((REPO / "configs" / name).read_text())
 
 
-def cub_inat_config(tmp_path: Path) -> dict:
-    """configs/cub_inat.yaml with its data roots pointed at the fixture (the only change)."""
-    fixture = write_cub_inat(tmp_path / "data")
-    cfg = shipped("cub_inat.yaml")
+def cub_inat_config(tmp_path: Path, name: str = "cub_inat.yaml", cub_attributes: bool = False) -> dict:
+    """A shipped CUB+iNat config with its data roots pointed at the fixture (the only change); ``cub_attributes``
+    writes CUB's attribute files too (CUB-bp+iNat reads them)."""
+    fixture = write_cub_inat(tmp_path / "data", cub_attributes=cub_attributes)
+    cfg = shipped(name)
     cub, inat = cfg["data"]["combined"]["cub"], cfg["data"]["combined"]["inat"]
     cub["root"] = str(fixture["config"]["combined"]["cub"]["root"])
     cub["taxonomy"] = str(fixture["config"]["combined"]["cub"]["taxonomy"])
@@ -51,6 +53,33 @@ def test_cub_inat_dry_runs_the_full_50_x_50_matrix(tmp_path):
     assert counts["split_task"] == 50 and counts["train_expert"] == 50
     assert counts["import_probe"] == 1 and "train_probe" not in counts  # ImageNet weights: nothing pretrained
     assert counts["transfer_pair"] == 50 * 51  # every expert and the ImageNet probe on every target
+    assert counts["embed_task"] == EMBED_METHODS * 50
+
+
+def test_cub_bp_inat_is_cub_inat_with_breast_pattern_labels_and_the_cub_half_scored():
+    cfg, base = shipped("cub_bp_inat.yaml"), shipped("cub_inat.yaml")
+    cub = cfg["data"]["combined"]["cub"]
+    assert (cub.pop("attribute"), cub.pop("min_certainty")) == ("has_breast_pattern", 2)
+    cub_half = cfg["meta_tasks"].pop("cub_bp")
+    assert cub_half == {"targets": [t for t in base["data"]["tasks"] if t.startswith("cub-")],
+                        "experts": base["data"]["tasks"]}
+    assert len(cub_half["targets"]) == 25
+    assert cfg == base  # otherwise a copy of configs/cub_inat.yaml, the full 50 x 50 matrix included
+    validate_config(shipped("cub_bp_inat.yaml"))
+
+
+@pytest.mark.workflow
+def test_cub_bp_inat_dry_runs_the_full_matrix_with_breast_pattern_classes(tmp_path, capsys):
+    cfg = cub_inat_config(tmp_path, "cub_bp_inat.yaml", cub_attributes=True)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
+    assert "50 tasks" in capsys.readouterr().out
+    plan = {s.name: s for s in plan_tasks(validate_config(copy.deepcopy(cfg))["data"])}
+    patterns = {"cub/solid", "cub/spotted", "cub/striped", "cub/multi-colored"}
+    assert all(len(s.classes) == 2 and set(s.classes) <= patterns for n, s in plan.items() if n.startswith("cub-"))
+    counts = job_counts(snakemake(tmp_path, "-n").stdout)
+    assert counts["split_task"] == 50 and counts["train_expert"] == 50
+    assert counts["transfer_pair"] == 50 * 51  # the cub_bp pairs are part of the full matrix
     assert counts["embed_task"] == EMBED_METHODS * 50
 
 

@@ -77,7 +77,8 @@ def split_task(data_cfg: dict, task: str, output: str, log: str | None = None) -
 
 
 # per-task counts of what planning or building left out: columns of results/tasks.parquet, 0 where none
-TASK_COUNTS = ("dropped_classes", "non_image_files", "unlisted_images", "classes_in_other_sources", "skipped_images")
+TASK_COUNTS = ("dropped_classes", "non_image_files", "unlisted_images", "classes_in_other_sources", "skipped_images",
+               "no_attribute_value", "several_attribute_values")
 
 
 def tabulate_tasks(data_cfg: dict, task_files: dict[str, str], output: str) -> None:

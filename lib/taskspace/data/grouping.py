@@ -141,7 +141,7 @@ class GroupedPlan:
         return {"skipped_tasks": [{"task": n, "reason": r} for n, r in self.skipped], **self.counts}
 
 
-def _groups(found: Collection, filters: Filters, key: str) -> dict[tuple[str, str], list[str]]:
+def group_classes(found: Collection, filters: Filters, key: str) -> dict[tuple[str, str], list[str]]:
     """(level, value) -> sorted class names; checks level and refine against the taxonomy."""
     tax = found.taxonomy
     for name, lev in [("level", filters.level)] + [(f"refine.{g}", lev) for g, lev in filters.refine.items()]:
@@ -163,7 +163,7 @@ def _groups(found: Collection, filters: Filters, key: str) -> dict[tuple[str, st
     return groups
 
 
-def _names(groups: dict[tuple[str, str], list[str]], tax: Taxonomy) -> dict[tuple[str, str], str]:
+def task_names(groups: dict[tuple[str, str], list[str]], tax: Taxonomy) -> dict[tuple[str, str], str]:
     """A file-safe name per group; an empty or shared name is a TaskDataError naming the values and the file."""
     names: dict[tuple[str, str], str] = {}
     by_slug: dict[str, tuple[str, str]] = {}
@@ -197,8 +197,8 @@ def _taxonomy_pairs(tax: Taxonomy, classes: list[str], level: str) -> tuple[tupl
 def group_tasks(found: Collection, filters: Filters, seed: int, key: str, source: str) -> GroupedPlan:
     """The tasks of a collection (see the module docstring); ``key`` is the config key named in errors."""
     tax = found.taxonomy
-    groups = _groups(found, filters, key)
-    names = _names(groups, tax)
+    groups = group_classes(found, filters, key)
+    names = task_names(groups, tax)
     plan = GroupedPlan([], {}, [], dict(found.counts))
     for (level, value), classes in groups.items():
         name = names[(level, value)]
