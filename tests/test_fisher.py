@@ -10,7 +10,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from taskspace.embeddings.fisher import _choose_strategy, covered_layers, filter_counts, monte_carlo_fisher
+from taskspace.embeddings import fisher as fisher_module
+from taskspace.embeddings.fisher import (
+    _choose_strategy,
+    _output_grad,
+    _squared_norms,
+    covered_layers,
+    filter_counts,
+    monte_carlo_fisher,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -79,6 +87,156 @@ def test_automatic_strategy_uses_both_paths():
     # ResNet-18 at 32x32: layer1 conv (8x8 output) vs layer4 conv (1x1 output)
     assert _choose_strategy(filters=64, weights=576, positions=64, draws=1) == "materialise"
     assert _choose_strategy(filters=512, weights=4608, positions=1, draws=1) == "gram"
+
+
+def test_automatic_strategy_counts_one_gram_per_group():
+    # A depthwise 3x3 conv with 96 channels at 2x2 output: one shared Gram would win, but a grouped layer needs
+    # 96 of them (one per group), so materialising (96 gradients of 9 weights) is cheaper.
+    assert _choose_strategy(filters=96, weights=9, positions=4, draws=1) == "gram"
+    assert _choose_strategy(filters=96, weights=9, positions=4, draws=1, groups=96) == "materialise"
+    # MobileNetV2 at 32x32, one label draw: every depthwise layer (16x16 .. 1x1 output) materialises
+    for channels, positions in [(32, 256), (96, 64), (144, 16), (192, 4), (576, 4), (576, 1), (960, 1)]:
+        assert _choose_strategy(channels, 9, positions, 1, groups=channels) == "materialise"
+    # with 10 draws (e.g. exact over 10 classes) still down to 4x4 output ...
+    for channels, positions in [(32, 256), (96, 64), (144, 16)]:
+        assert _choose_strategy(channels, 9, positions, 10, groups=channels) == "materialise"
+    # ... while at 1x1 output a Gram "matrix" is one scalar per group and does pay off for several draws
+    assert _choose_strategy(filters=960, weights=9, positions=1, draws=10, groups=960) == "gram"
+    # grouped (not depthwise) layers: groups=2 doubles the Gram cost
+    assert _choose_strategy(filters=64, weights=288, positions=36, draws=1, groups=1) == "gram"
+    assert _choose_strategy(filters=64, weights=288, positions=36, draws=1, groups=2) == "materialise"
+
+
+def per_sample_filter_norms(layer: nn.Conv2d, x: torch.Tensor, d: torch.Tensor) -> torch.Tensor:
+    """(N, O) squared norms of each filter's per-sample gradient of sum(layer(x_n) * d_n), by torch.func."""
+
+    def objective(weight: torch.Tensor, xn: torch.Tensor, dn: torch.Tensor) -> torch.Tensor:
+        return (layer._conv_forward(xn[None], weight, None)[0] * dn).sum()
+
+    grads = torch.func.vmap(torch.func.grad(objective), in_dims=(None, 0, 0))(layer.weight.detach(), x, d)
+    assert grads.shape == (len(x), *layer.weight.shape)
+    return grads.square().flatten(2).sum(2)
+
+
+GROUPED_LAYERS = {
+    "depthwise": lambda: nn.Conv2d(6, 6, 3, padding=1, groups=6),
+    "depthwise stride 2": lambda: nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6),
+    "groups 2, 4 -> 6": lambda: nn.Conv2d(4, 6, 3, padding=1, groups=2),
+    "groups 3, dilated": lambda: nn.Conv2d(6, 9, (3, 2), stride=(1, 2), padding=(2, 1), dilation=(2, 3), groups=3),
+    "grouped pointwise strided": lambda: nn.Conv2d(6, 4, 1, stride=2, groups=2),
+}
+
+
+@pytest.mark.parametrize("strategy", ["materialise", "gram"])
+@pytest.mark.parametrize("kind", list(GROUPED_LAYERS))
+def test_grouped_squared_norms_match_torch_func_per_sample_gradients(kind, strategy, monkeypatch):
+    torch.manual_seed(11)
+    layer = GROUPED_LAYERS[kind]().double()
+    gen = torch.Generator().manual_seed(12)
+    x = torch.randn(5, layer.in_channels, 7, 8, dtype=torch.float64, generator=gen)
+    out_shape = layer(x).shape
+    ds = [torch.randn(out_shape, dtype=torch.float64, generator=gen) for _ in range(3)]
+    want = [per_sample_filter_norms(layer, x, d) for d in ds]
+    # a tiny chunk budget makes the samples go through in several chunks
+    monkeypatch.setattr(fisher_module, "_CHUNK_ELEMENTS", 1)
+    got = _squared_norms(layer, x, [_output_grad(layer, d) for d in ds], strategy)
+    for g, w in zip(got, want):
+        assert g.shape == (5, layer.out_channels)
+        assert w.min() > 0
+        torch.testing.assert_close(g, w, rtol=1e-10, atol=0)
+
+
+def grouped_body(kind: str) -> nn.Sequential:
+    """A float64 body with grouped convolutions, pooled to 4 features."""
+    torch.manual_seed(21)
+    if kind == "depthwise":
+        body = nn.Sequential(
+            nn.Conv2d(3, 4, 1), nn.Tanh(),
+            nn.Conv2d(4, 4, 3, padding=1, groups=4), nn.Tanh(),
+            nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4), nn.Tanh(),
+        )
+    elif kind == "grouped":
+        body = nn.Sequential(
+            nn.Conv2d(3, 4, 1), nn.Tanh(),
+            nn.Conv2d(4, 6, 3, padding=1, groups=2), nn.Tanh(),
+            nn.Conv2d(6, 4, 3, stride=2, padding=2, dilation=2, groups=2, bias=False), nn.Tanh(),
+        )
+    else:
+        body = nn.Sequential(nn.Conv2d(3, 4, 1), nn.Tanh(), InvertedResidual(4, expand=3))
+    body.extend([nn.AdaptiveAvgPool2d(1), nn.Flatten(1)])
+    return body.double()
+
+
+class InvertedResidual(nn.Module):
+    """MobileNetV2's block: 1x1 expand, BN, ReLU6, 3x3 depthwise, BN, ReLU6, 1x1 project, BN; residual add."""
+
+    def __init__(self, channels: int, expand: int):
+        super().__init__()
+        hidden = channels * expand
+        self.conv = nn.Sequential(
+            nn.Conv2d(channels, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True),
+            nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
+            nn.ReLU6(inplace=True),
+            nn.Conv2d(hidden, channels, 1, bias=False), nn.BatchNorm2d(channels),
+        )
+        with torch.no_grad():
+            for m in self.conv.modules():
+                if isinstance(m, nn.BatchNorm2d):
+                    m.running_mean.uniform_(-0.1, 0.1)
+                    m.running_var.uniform_(0.5, 2.0)
+                    m.weight.uniform_(0.5, 1.5)
+                    m.bias.uniform_(0.2, 0.6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv(x)
+
+
+@pytest.mark.parametrize("strategy", ["materialise", "gram"])
+@pytest.mark.parametrize("kind", ["depthwise", "grouped", "inverted residual"])
+def test_grouped_and_depthwise_fisher_matches_per_sample_brute_force(kind, strategy):
+    body = grouped_body(kind)
+    head = nn.Linear(4, 3).double()
+    x = torch.randn(5, 3, 7, 7, dtype=torch.float64, generator=torch.Generator().manual_seed(22))
+    layers = covered_layers(body) + [("head", head)]
+    assert any(m.groups > 1 for _, m in layers if isinstance(m, nn.Conv2d))
+    got = monte_carlo_fisher(body, head, x, layers=layers, batch_size=2, exact=True, _strategy=strategy)
+    want = reference_fisher(body, head, x, layers)
+    assert got.shape == (sum(filter_counts(layers)),)
+    assert want.min() > 0
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=0)
+
+
+def mobilenet_v2_probe() -> tuple[nn.Module, nn.Linear]:
+    """torchvision's MobileNetV2 (random weights) as pooled features and a linear head, in eval mode.
+
+    BatchNorm statistics are calibrated on random 32x32 images with a BN shift of 2, so that few ReLU6 units are
+    dead: untouched, the random network's activations (and its Fisher) vanish and many filters get exactly zero.
+    """
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    net = torchvision.models.mobilenet_v2(weights=None, num_classes=5)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = None
+            nn.init.constant_(m.bias, 2.0)
+    with torch.no_grad():
+        net.train()(torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(1)))
+    net.eval()
+    return nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten(1)), net.classifier[1]
+
+
+def test_mobilenet_v2_gives_one_positive_value_per_filter():
+    body, head = mobilenet_v2_probe()
+    layers = [(n, m) for n, m in covered_layers(body) if isinstance(m, nn.Conv2d)]
+    depthwise = [m for _, m in layers if m.groups > 1]
+    assert len(layers) == 52 and len(depthwise) == 17
+    assert all(m.groups == m.in_channels == m.out_channels for m in depthwise)
+    x = torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    vec = monte_carlo_fisher(body, head, x, layers=layers, batch_size=2, label_samples=2,
+                             generator=torch.Generator().manual_seed(0))
+    assert vec.shape == (sum(m.out_channels for _, m in layers),) == (sum(filter_counts(layers)),)
+    assert np.isfinite(vec).all() and (vec > 0).all()
+    assert all(p.grad is None for p in [*body.parameters(), *head.parameters()])
 
 
 @pytest.mark.filterwarnings("ignore:Using padding=.same.")
@@ -195,11 +353,15 @@ def test_non_finite_input_raises(bad):
 
 
 @pytest.mark.parametrize(
-    "conv", [nn.Conv2d(4, 4, 3, groups=2), nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect")]
+    "conv",
+    [
+        nn.Conv2d(4, 4, 3, padding=1, padding_mode="reflect"),
+        nn.Conv2d(4, 4, 3, padding=1, groups=4, padding_mode="circular"),
+    ],
 )
 def test_unsupported_convolutions_raise(conv):
     body = nn.Sequential(conv, nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(NotImplementedError, match=f"'0'.*padding_mode='{conv.padding_mode}'"):
         monte_carlo_fisher(body, nn.Linear(4, 2), torch.randn(2, 4, 6, 6))
 
 

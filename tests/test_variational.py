@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from taskspace.embeddings.variational import PerturbationHook, receptive_field_norm, variational_fisher
+from taskspace.embeddings.variational import _AddNoise, PerturbationHook, receptive_field_norm, variational_fisher
 
 
 @pytest.fixture(autouse=True)
@@ -137,6 +137,8 @@ def test_soft_one_hot_targets_equal_int_labels():
             marks=pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel"),
         ),
         (nn.Conv2d(2, 3, 3, stride=(1, 2), padding=(2, 0)), (2, 4, 7)),
+        (nn.Conv2d(3, 3, 3, stride=2, padding=1, groups=3), (3, 6, 7)),
+        (nn.Conv2d(4, 6, (3, 2), padding=2, dilation=2, groups=2), (4, 5, 6)),
         (nn.Linear(6, 4), (6,)),
     ],
 )
@@ -152,7 +154,9 @@ def test_local_reparametrisation_matches_weight_sampling(layer: nn.Module, shape
     sigma = (0.5 * log_variance).exp().view(-1, *[1] * (layer.weight.dim() - 1))
     with torch.no_grad():
         mean = layer(x)[0]
-        expected_var = log_variance.exp().view(-1, *[1] * (mean.dim() - 1)) * receptive_field_norm(layer, x)[0] ** 2
+        # one norm map per group (a Conv2d's groups; a Linear has one), shared by the group's filters
+        norm = receptive_field_norm(layer, x)[0].repeat_interleave(n_out // getattr(layer, "groups", 1), dim=0)
+        expected_var = log_variance.exp().view(-1, *[1] * (mean.dim() - 1)) * norm**2
 
         handle = layer.register_forward_hook(PerturbationHook("layer", log_variance, torch.Generator().manual_seed(1)))
         try:
@@ -174,7 +178,13 @@ def test_local_reparametrisation_matches_weight_sampling(layer: nn.Module, shape
 
 
 @pytest.mark.parametrize(
-    "layer, shape", [(nn.Conv2d(2, 3, 3, stride=2, padding=1), (2, 2, 5, 5)), (nn.Linear(4, 3), (2, 4))]
+    "layer, shape",
+    [
+        (nn.Conv2d(2, 3, 3, stride=2, padding=1), (2, 2, 5, 5)),
+        (nn.Conv2d(3, 3, 3, padding=1, groups=3), (2, 3, 4, 4)),
+        (nn.Conv2d(4, 6, 3, stride=2, padding=2, dilation=2, groups=2), (2, 4, 5, 5)),
+        (nn.Linear(4, 3), (2, 4)),
+    ],
 )
 def test_noise_gradients_reach_inputs_and_log_variances(layer: nn.Module, shape: tuple[int, ...]):
     # The hook's hand-written backward against finite differences, with the noise draw held fixed.
@@ -226,7 +236,139 @@ def test_non_finite_inputs_raise_and_clean_up():
         )
 
 
-def test_grouped_convolution_is_refused():
-    body = nn.Sequential(nn.Conv2d(4, 4, 3, groups=2), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    with pytest.raises(NotImplementedError, match="groups=1"):
-        variational_fisher(body, nn.Linear(4, 2), lambda e: [], 4)
+def test_layers_other_than_conv2d_and_linear_are_refused_by_name():
+    body = nn.Sequential(OrderedDict(seq=nn.Conv1d(4, 4, 3), pool=nn.AdaptiveAvgPool1d(1), flat=nn.Flatten()))
+    with pytest.raises(NotImplementedError, match="layer 'seq'"):
+        variational_fisher(body, nn.Linear(4, 2), lambda e: [], 4, layers=[("seq", body.seq)])
+
+
+GROUPED_CONVS = {
+    "depthwise": lambda: nn.Conv2d(4, 4, 3, padding=1, groups=4),
+    "depthwise stride 2": lambda: nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4),
+    "groups 2, 4 -> 6": lambda: nn.Conv2d(4, 6, 3, padding=1, groups=2),
+    "groups 2, dilated": lambda: nn.Conv2d(4, 6, (3, 2), stride=(2, 1), padding=(2, 1), dilation=(2, 3), groups=2),
+    "groups 2, 6 -> 4, reflect": lambda: nn.Conv2d(6, 4, 3, padding=1, groups=2, padding_mode="reflect"),
+    "depthwise, circular, stride 2": lambda: nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4, padding_mode="circular"),
+    "groups 4, same, dilated": lambda: nn.Conv2d(4, 8, 3, padding="same", dilation=2, groups=4),
+    "groups 1": lambda: nn.Conv2d(4, 6, 3, stride=2, padding=1),
+}
+
+
+def exact_output_variance(layer: nn.Conv2d, x: torch.Tensor, log_variance: torch.Tensor) -> torch.Tensor:
+    """Variance of each output unit under independent weight noise N(0, sigma_o^2) on every weight of filter o.
+
+    The output is linear in the weights, so the variance is sum_w sigma_o(w)^2 (d output / d w)^2: the Jacobian is
+    taken by torch.func through torch's own convolution (groups, padding mode and all), not through any unfold.
+    """
+    jac = torch.func.jacrev(lambda w: layer._conv_forward(x, w, layer.bias))(layer.weight.detach())
+    weight_var = log_variance.exp().view(-1, 1, 1, 1).expand_as(layer.weight)
+    return (jac.square() * weight_var).flatten(-4).sum(-1)
+
+
+@pytest.mark.parametrize("kind", list(GROUPED_CONVS))
+def test_grouped_receptive_field_norm_is_the_exact_output_std(kind):
+    torch.manual_seed(7)
+    layer = GROUPED_CONVS[kind]().double()
+    x = torch.randn(2, layer.in_channels, 7, 6, dtype=torch.float64)
+    log_variance = torch.linspace(-2.0, 1.0, layer.out_channels, dtype=torch.float64)
+    want = exact_output_variance(layer, x, log_variance)
+    norm = receptive_field_norm(layer, x)
+    groups, per_group = layer.groups, layer.out_channels // layer.groups
+    assert norm.shape == (2, groups, *want.shape[-2:])
+    # filter o uses its group's map: sigma_o^2 * norm[:, o // per_group]^2
+    got = log_variance.exp().view(1, -1, 1, 1) * norm.repeat_interleave(per_group, dim=1).square()
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-14)
+    assert (want > 0).all()
+
+
+def test_grouped_receptive_field_norm_against_unfold():
+    # The same norm by brute force: zero-pad, unfold, keep group g's channels' rows, sum their squares.
+    torch.manual_seed(8)
+    layer = nn.Conv2d(6, 9, (3, 2), stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=3).double()
+    x = torch.randn(3, 6, 8, 7, dtype=torch.float64)
+    cols = F.unfold(x, layer.kernel_size, layer.dilation, layer.padding, layer.stride)  # (B, C * kh * kw, P)
+    k = layer.kernel_size[0] * layer.kernel_size[1]
+    want = torch.stack([cols[:, 2 * k * g : 2 * k * (g + 1)].square().sum(1) for g in range(3)], 1)
+    got = receptive_field_norm(layer, x).square()
+    torch.testing.assert_close(got.flatten(2), want, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("kind", ["depthwise stride 2", "groups 2, dilated", "groups 1"])
+def test_perturbation_hook_gives_each_filter_its_groups_noise(kind):
+    # The hook's output is exactly output + sigma_o * norm_g(o) * eps with eps its generator's next normal draws.
+    torch.manual_seed(9)
+    layer = GROUPED_CONVS[kind]().double()
+    x = torch.randn(3, layer.in_channels, 7, 6, dtype=torch.float64)
+    log_variance = torch.linspace(-2.0, 1.0, layer.out_channels, dtype=torch.float64)
+    with torch.no_grad():
+        clean = layer(x)
+        handle = layer.register_forward_hook(PerturbationHook("layer", log_variance, torch.Generator().manual_seed(4)))
+        try:
+            noisy = layer(x)
+        finally:
+            handle.remove()
+        eps = torch.randn(clean.shape, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+        std = (0.5 * log_variance).exp().view(1, -1, 1, 1)
+        # per-filter noise std sqrt(exact output variance / sigma_o^2) * sigma_o, from the Jacobian reference
+        unit_std = exact_output_variance(layer, x, log_variance).sqrt()
+    torch.testing.assert_close(noisy, clean + unit_std * eps, rtol=1e-10, atol=1e-12)
+    assert not torch.allclose(noisy, clean + std * eps)
+
+
+def plain_add_noise(output, norm, std, eps):
+    """output + std_o * norm_g(o) * eps by autograd: filter o of group o // (O / G) uses norm[:, g]."""
+    per_group = output.shape[1] // norm.shape[1]
+    return output + std.view(1, -1, 1) * eps * norm.repeat_interleave(per_group, dim=1)
+
+
+@pytest.mark.parametrize("groups, filters", [(1, 5), (3, 6), (4, 4)])
+def test_add_noise_backward_matches_autograd(groups, filters):
+    gen = torch.Generator().manual_seed(groups)
+    m, positions = 3, 5
+    output = torch.randn(m, filters, positions, dtype=torch.float64, generator=gen, requires_grad=True)
+    norm = (torch.rand(m, groups, positions, dtype=torch.float64, generator=gen) + 0.1).requires_grad_(True)
+    std = (torch.rand(filters, dtype=torch.float64, generator=gen) + 0.5).requires_grad_(True)
+    eps = torch.randn(m, filters, positions, dtype=torch.float64, generator=gen)
+
+    def fused(output, norm, std):
+        return _AddNoise.apply(output, norm, std, eps.clone())  # forward scales its eps in place
+
+    assert torch.autograd.gradcheck(fused, (output, norm, std))
+    upstream = torch.randn(m, filters, positions, dtype=torch.float64, generator=gen)
+    got = torch.autograd.grad(fused(output, norm, std), (output, norm, std), upstream)
+    want = torch.autograd.grad(plain_add_noise(output, norm, std, eps), (output, norm, std), upstream)
+    noisy = fused(output, norm, std)
+    torch.testing.assert_close(noisy, plain_add_noise(output, norm, std, eps), rtol=1e-12, atol=1e-15)
+    for g, w in zip(got, want):
+        torch.testing.assert_close(g, w, rtol=1e-12, atol=1e-14)
+    # only the needed gradients are formed
+    assert torch.autograd.grad(fused(output, norm.detach(), std).sum(), std)[0].shape == std.shape
+
+
+def test_mobilenet_v2_gives_one_positive_value_per_filter():
+    torchvision = pytest.importorskip("torchvision")
+    torch.manual_seed(0)
+    net = torchvision.models.mobilenet_v2(weights=None, num_classes=5)
+    for m in net.modules():  # calibrated BatchNorm with a shift of 2: few dead ReLU6 units
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = None
+            nn.init.constant_(m.bias, 2.0)
+    with torch.no_grad():
+        net.train()(torch.randn(16, 3, 32, 32, generator=torch.Generator().manual_seed(1)))
+    net.eval()
+    body = nn.Sequential(net.features, nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+    head = net.classifier[1]
+    convs = [m for m in body.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 52 and sum(m.groups > 1 for m in convs) == 17
+    x, y = torch.randn(8, 3, 32, 32), torch.randint(0, 5, (8,))
+    res = variational_fisher(body, head, fixed_batches(x, y, 4), 8, epochs=2, lr=0.05,
+                             generator=torch.Generator().manual_seed(0))
+    assert res.embedding.shape == res.trivial.shape == (sum(m.out_channels for m in convs),)
+    assert np.isfinite(res.embedding).all() and (res.embedding > 0).all()
+    assert len(res.losses) == 2 and np.isfinite(res.losses).all()
+    # the fit moved every layer's variances, depthwise ones included
+    start = variational_fisher(body, head, fixed_batches(x, y, 4), 8, epochs=0,
+                               generator=torch.Generator().manual_seed(0))
+    bounds = np.cumsum([0, *[m.out_channels for m in convs]])
+    for a, b in zip(bounds, bounds[1:]):
+        assert not np.allclose(res.log_variance[a:b], start.log_variance[a:b])

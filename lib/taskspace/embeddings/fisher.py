@@ -6,6 +6,11 @@ are never materialised for the whole network: one backward pass gives ``d = dLos
 covered layer (no weight gradients are computed), and each layer's per-sample, per-filter squared gradient norm
 is then formed from ``d`` and the layer's saved input, either by materialising ``g_n = d_n X_n^T`` sample by
 sample or through the Gram identity ``||g_n[o]||^2 = d_n[o]^T (X_n^T X_n) d_n[o]``, whichever costs fewer flops.
+
+Grouped convolutions (``groups=G``, depthwise ones included) are handled group by group: filter o of group
+g = o // (O / G) only sees group g's input channels, so its per-sample gradient is ``d_n[o] X_n^(g)^T`` with
+``X_n^(g)`` the rows of the unfolded input that belong to group g's channels (a contiguous block, the unfold
+being channel-major). Both ways of forming the norms then run as one batched product over (sample, group).
 """
 
 from __future__ import annotations
@@ -36,12 +41,10 @@ def filter_counts(layers: list[tuple[str, nn.Module]] | list[nn.Module]) -> list
 def _check_layer(name: str, layer: nn.Module) -> None:
     """Reject layers whose per-sample gradients this estimator does not know how to form."""
     if isinstance(layer, nn.Conv2d):
-        if layer.groups != 1:
-            raise NotImplementedError(
-                f"Fisher of {name!r}: grouped convolutions (groups={layer.groups}) are not supported"
-            )
         if layer.padding_mode != "zeros":
-            raise NotImplementedError(f"Fisher of {name!r}: padding_mode={layer.padding_mode!r} is not supported")
+            raise NotImplementedError(
+                f"Fisher of {name!r}: padding_mode={layer.padding_mode!r} is not supported (only 'zeros')"
+            )
     elif not isinstance(layer, nn.Linear):
         raise TypeError(
             f"Fisher of {name!r}: only nn.Conv2d and nn.Linear layers can be covered, got {type(layer).__name__}"
@@ -49,7 +52,10 @@ def _check_layer(name: str, layer: nn.Module) -> None:
 
 
 def _conv_padding(layer: nn.Conv2d) -> tuple[int, int, int, int]:
-    """(left, right, top, bottom) zero padding of a conv, resolving 'valid'/'same' string paddings."""
+    """(left, right, top, bottom) padding of a conv, resolving 'valid'/'same' string paddings.
+
+    The same amounts torch pads by for every ``padding_mode`` (F.pad's order: last dimension first).
+    """
     if isinstance(layer.padding, str):
         if layer.padding == "valid":
             return 0, 0, 0, 0
@@ -63,7 +69,11 @@ def _conv_padding(layer: nn.Conv2d) -> tuple[int, int, int, int]:
 
 
 def _unfold(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """The layer's input as per-sample patch matrices X_n of shape (weights per filter, positions P).
+    """The layer's input as per-sample patch matrices X_n of shape (input channels * kh * kw, positions P).
+
+    Rows are channel-major, so for a grouped conv group g's rows are the contiguous block
+    ``[g * weights per filter, (g + 1) * weights per filter)``; for groups=1 (and a Linear) X_n has exactly
+    one row per weight of a filter.
 
     Patches are read through a strided view of the (padded) input and copied once, which is several times
     faster than F.unfold on the CPU; a 1x1 convolution without padding only subsamples its input.
@@ -94,42 +104,69 @@ def _output_grad(layer: nn.Module, d: torch.Tensor) -> torch.Tensor:
     return d.reshape(d.shape[0], d.shape[1], -1)
 
 
-def _choose_strategy(filters: int, weights: int, positions: int, draws: int) -> str:
-    """'gram' or 'materialise', whichever needs fewer flops per sample for ``draws`` output gradients."""
+def _groups(layer: nn.Module) -> int:
+    """Number of groups of a conv (1 for a Linear)."""
+    return int(layer.groups) if isinstance(layer, nn.Conv2d) else 1
+
+
+def _choose_strategy(filters: int, weights: int, positions: int, draws: int, groups: int = 1) -> str:
+    """'gram' or 'materialise', whichever needs fewer flops per sample for ``draws`` output gradients.
+
+    ``filters`` is the layer's total number of filters and ``weights`` the number of weights of one filter
+    (its group's input channels times the kernel size). Materialising costs the same for any grouping, but the
+    Gram route needs one P x P Gram matrix per group, so for depthwise layers it only pays at (almost) 1x1 output.
+    """
     materialise = draws * filters * positions * weights
-    gram = positions * positions * weights + draws * filters * positions * positions
+    gram = groups * positions * positions * weights + draws * filters * positions * positions
     return "gram" if gram < materialise else "materialise"
 
 
 def _squared_norms(
     layer: nn.Module, x: torch.Tensor, ds: list[torch.Tensor], strategy: str | None
 ) -> list[torch.Tensor]:
-    """Per-sample, per-filter squared weight-gradient norms (N, O) for each output gradient in ``ds``."""
+    """Per-sample, per-filter squared weight-gradient norms (N, O) for each output gradient in ``ds``.
+
+    For ``groups`` G > 1 the patches (n, G * W, P) and output gradients (n, G * Og, P) are viewed as
+    (n * G, W, P) and (n * G, Og, P), so that each batched product pairs a group's filters with that group's
+    input rows only; for G = 1 these views are the tensors themselves.
+    """
     n = x.shape[0]
     filters = layer.weight.shape[0]
     weights = layer.weight[0].numel()
+    groups = _groups(layer)
+    per_group = filters // groups
     positions = ds[0].shape[2]
     if strategy is None:
-        strategy = _choose_strategy(filters, weights, positions, len(ds))
+        strategy = _choose_strategy(filters, weights, positions, len(ds), groups)
+    # full-size tensors alive per sample: the patches, then the Gram matrices and d @ Gram, or one gradient
     if strategy == "gram":
-        per_sample = weights * positions + positions * positions + filters * positions
+        per_sample = groups * weights * positions + groups * positions * positions + filters * positions
     else:
-        per_sample = weights * positions + filters * weights
+        per_sample = groups * weights * positions + filters * weights
     chunk = max(1, _CHUNK_ELEMENTS // per_sample)
     out = [torch.empty(n, filters, dtype=x.dtype, device=x.device) for _ in ds]
     for start in range(0, n, chunk):
         stop = min(n, start + chunk)
+        m = stop - start
         patches = _unfold(layer, x[start:stop])
+        if groups != 1:
+            patches = patches.reshape(m * groups, weights, positions)
         if strategy == "gram":
             gram = torch.bmm(patches.transpose(1, 2), patches)
             for d, dest in zip(ds, out):
                 dc = d[start:stop]
-                torch.sum(torch.bmm(dc, gram).mul_(dc), dim=2, out=dest[start:stop])
+                if groups != 1:
+                    dc = dc.reshape(m * groups, per_group, positions)
+                sq = torch.bmm(dc, gram).mul_(dc)
+                torch.sum(sq.view(m, filters, positions), dim=2, out=dest[start:stop])
         else:
             patches_t = patches.transpose(1, 2)
             for d, dest in zip(ds, out):
-                g = torch.bmm(d[start:stop], patches_t)
-                torch.sum(g.square_(), dim=2, out=dest[start:stop])
+                dc = d[start:stop]
+                if groups != 1:
+                    dc = dc.reshape(m * groups, per_group, positions)
+                g = torch.bmm(dc, patches_t)
+                torch.sum(g.square_().view(m, filters, weights), dim=2, out=dest[start:stop])
     return out
 
 

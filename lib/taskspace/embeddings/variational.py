@@ -8,7 +8,9 @@ per-weight Fisher F_o, biased towards the "trivial embedding" (beta/N) / lambda_
 
 The noise is applied with the local reparametrisation trick (Kingma et al. 2015): instead of sampling
 weights, each output unit of a perturbed layer gets independent Gaussian noise with the variance that weight
-noise would give it, sigma_o^2 * (sum of squared inputs over the unit's receptive field).
+noise would give it, sigma_o^2 * (sum of squared inputs over the unit's receptive field). In a grouped
+convolution (``groups=G``, depthwise ones included) filter o belongs to group g = o // (O / G) and sees only
+group g's input channels, so the receptive-field sum has one map per group, shared by that group's filters.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .fisher import _conv_padding
 
 # Squared receptive-field norms below this are treated as zero, so that sqrt's gradient stays finite
 # where a unit sees only zeros (padding, dead ReLUs).
@@ -40,22 +44,34 @@ class VariationalResult:
 
 
 class _SumOfSquares(torch.autograd.Function):
-    """sum_k x_k^2 over dimension ``dim`` (kept), with a one-pass backward 2 x g."""
+    """sum_k x_k^2 over dimension ``dim`` within each of ``groups`` equal consecutive blocks, with backward 2 x g.
+
+    The result has ``groups`` entries along ``dim`` (one per block of dim's size / groups consecutive entries).
+    """
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, dim: int) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, dim: int, groups: int = 1) -> torch.Tensor:
+        dim = dim % x.dim()
         ctx.save_for_backward(x)
-        return torch.linalg.vecdot(x, x, dim=dim).unsqueeze(dim)
+        ctx.dim, ctx.groups = dim, groups
+        if groups == 1:
+            return torch.linalg.vecdot(x, x, dim=dim).unsqueeze(dim)
+        blocks = x.unflatten(dim, (groups, -1))
+        return torch.linalg.vecdot(blocks, blocks, dim=dim + 1)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (x,) = ctx.saved_tensors
-        return x * (2 * grad), None
+        if ctx.groups == 1:
+            return x * (2 * grad), None, None
+        blocks = x.unflatten(ctx.dim, (ctx.groups, -1))
+        return (blocks * (2 * grad).unsqueeze(ctx.dim + 1)).flatten(ctx.dim, ctx.dim + 1), None, None
 
 
 class _AddNoise(torch.autograd.Function):
-    """output + std_o * norm * eps on (M, O, P) views, keeping one full-size tensor (the scaled noise) for backward.
+    """output + std_o * norm_g(o) * eps on (M, O, P) views, keeping one full-size tensor (the scaled noise) to backward.
 
+    ``norm`` is (M, G, P): filter o uses the map of its group g(o) = o // (O / G) (G = 1: one map for all filters).
     Autograd's own graph for the same expression keeps more full-size temporaries and makes more passes over them.
     """
 
@@ -63,50 +79,66 @@ class _AddNoise(torch.autograd.Function):
     def forward(ctx, output: torch.Tensor, norm: torch.Tensor, std: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
         scaled = eps.mul_(std.view(1, -1, 1))
         ctx.save_for_backward(norm, std, scaled)
-        return torch.addcmul(output, scaled, norm)
+        m, filters, positions = output.shape
+        groups = norm.shape[1]
+        if groups == 1:
+            return torch.addcmul(output, scaled, norm)
+        shape = (m, groups, filters // groups, positions)
+        noisy = torch.addcmul(output.view(shape), scaled.view(shape), norm.unsqueeze(2))
+        return noisy.view(output.shape)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, None]:
         norm, std, scaled = ctx.saved_tensors
-        t = grad * scaled
-        grad_norm = t.sum(1, keepdim=True) if ctx.needs_input_grad[1] else None
-        grad_std = torch.bmm(t, norm.transpose(1, 2)).sum(0).view(-1) / std if ctx.needs_input_grad[2] else None
+        m, filters, positions = scaled.shape
+        groups = norm.shape[1]
+        # (M * G, Og, P) views: each group's filters next to their shared norm map (G = 1: the tensors themselves)
+        t = (grad * scaled).reshape(m * groups, filters // groups, positions)
+        grad_norm = t.sum(1).view(norm.shape) if ctx.needs_input_grad[1] else None
+        if ctx.needs_input_grad[2]:
+            per_filter = torch.bmm(t, norm.reshape(m * groups, positions, 1))
+            grad_std = per_filter.view(m, filters).sum(0) / std
+        else:
+            grad_std = None
         return grad, grad_norm, grad_std, None
 
 
 def receptive_field_norm(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """sqrt(sum of x^2 over each output unit's receptive field): the unit's noise std per unit weight std.
 
-    For a Conv2d the result has shape (B, 1, H_out, W_out) (shared by all filters), for a Linear (..., 1).
+    For a Conv2d with ``groups`` G the result has shape (B, G, H_out, W_out): map g sums over group g's input
+    channels only and is shared by that group's filters (G = 1: one map for all filters). For a Linear (..., 1).
     """
     if isinstance(module, nn.Conv2d):
         _check_conv(module)
-        field = _window_sum(module, _SumOfSquares.apply(x, -3))
+        field = _window_sum(module, _SumOfSquares.apply(x, -3, module.groups))
     elif isinstance(module, nn.Linear):
-        field = _SumOfSquares.apply(x, -1)
+        field = _SumOfSquares.apply(x, -1, 1)
     else:
         raise NotImplementedError(f"weight noise is implemented for Conv2d and Linear, not {type(module).__name__}")
     return field.clamp_min(_TINY).sqrt()
 
 
 def _window_sum(module: nn.Conv2d, sq: torch.Tensor) -> torch.Tensor:
-    """Sum of the single-channel map ``sq`` over each receptive field of ``module`` (its padding included).
+    """Sum of each channel of ``sq`` (one per group) over each receptive field of ``module`` (its padding included).
 
-    Sum pooling (avg_pool2d with divisor 1) is several times faster than a one-channel convolution with a kernel
-    of ones; the convolution remains for dilated layers.
+    Sum pooling (avg_pool2d with divisor 1) is several times faster than a convolution with a kernel of ones; the
+    convolution (one ones-kernel per channel, ``groups`` = channels) remains for dilated layers. Padding other
+    than zeros pads the squares, which equals squaring the padded input for reflect, replicate and circular modes.
     """
     kernel, padding = module.kernel_size, module.padding
     if module.dilation == (1, 1) and module.padding_mode == "zeros" and isinstance(padding, tuple) and all(
         2 * p <= k for p, k in zip(padding, kernel)
     ):
         return F.avg_pool2d(sq, kernel, module.stride, padding, count_include_pad=True, divisor_override=1)
-    pad = module._reversed_padding_repeated_twice
+    pad = _conv_padding(module)
     if any(pad):
         sq = F.pad(sq, pad, mode="constant" if module.padding_mode == "zeros" else module.padding_mode)
     if module.dilation == (1, 1):
         return F.avg_pool2d(sq, kernel, module.stride, 0, divisor_override=1)
-    ones = torch.ones((1, 1, *kernel), dtype=sq.dtype, device=sq.device)
-    return F.conv2d(sq, ones, None, module.stride, 0, module.dilation)
+    channels = sq.shape[-3]
+    ones = torch.ones((channels, 1, *kernel), dtype=sq.dtype, device=sq.device)
+    return F.conv2d(sq, ones, None, module.stride, 0, module.dilation, groups=channels)
 
 
 class PerturbationHook:
@@ -130,7 +162,7 @@ class PerturbationHook:
         norm = receptive_field_norm(module, x)
         if isinstance(module, nn.Conv2d):
             positions = output.shape[-2] * output.shape[-1]
-            shape, norm_shape = (-1, output.shape[-3], positions), (-1, 1, positions)
+            shape, norm_shape = (-1, output.shape[-3], positions), (-1, norm.shape[-3], positions)
         else:
             shape, norm_shape = (-1, output.shape[-1], 1), (-1, 1, 1)
         gen = self.generator
@@ -140,10 +172,16 @@ class PerturbationHook:
         return noisy.view(output.shape)
 
 
-def _check_conv(module: nn.Conv2d) -> None:
-    """Per-filter weight noise via one shared single-channel convolution assumes an ungrouped convolution."""
-    if module.groups != 1:
-        raise NotImplementedError(f"variational Fisher supports Conv2d with groups=1 only (got groups={module.groups})")
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def _check_conv(module: nn.Conv2d, name: str | None = None) -> None:
+    """Refuse convolutions whose receptive-field sums :func:`_window_sum` cannot form (any ``groups`` is fine)."""
+    if module.padding_mode not in _PADDING_MODES:
+        where = "a Conv2d" if name is None else f"layer {name!r}"
+        raise NotImplementedError(
+            f"variational Fisher: {where} has padding_mode={module.padding_mode!r}; supported are {_PADDING_MODES}"
+        )
 
 
 def _default_generator(device: torch.device) -> torch.Generator:
@@ -229,7 +267,7 @@ def variational_fisher(
         if id(module) not in body_modules:
             raise ValueError(f"layer {name!r} is not a submodule of body")
         if isinstance(module, nn.Conv2d):
-            _check_conv(module)
+            _check_conv(module, name)
         elif not isinstance(module, nn.Linear):
             raise NotImplementedError(f"layer {name!r}: weight noise is implemented for Conv2d and Linear only")
 
