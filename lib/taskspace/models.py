@@ -1,7 +1,15 @@
-"""Network architectures: a registry of torchvision backbones exposing features and head separately."""
+"""Network architectures: a registry of torchvision classifiers, each exposing features and head separately.
+
+An :class:`Architecture` says, for one torchvision model, where its classifier head is (split off as
+``Network.head``), how its feature extractor decomposes into consecutive *units* (what ``skip_layers`` counts and
+caches), which block the Task Tangent Kernel differentiates, how torchvision initialises it (for seeded random
+networks) and how old checkpoint files spell its keys. Adding an architecture is one registration.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -9,20 +17,38 @@ from torch import nn
 
 from .errors import ConfigError
 
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {}
+
+@dataclass(frozen=True)
+class Architecture:
+    """What taskspace needs to know about one torchvision classifier (see the module docstring)."""
+
+    name: str
+    build: Callable[[int], nn.Module]  # num_classes -> the torchvision model, untrained
+    head: str  # dotted path of the final nn.Linear (torchvision's key prefix of the head in weight files)
+    units: Callable[[nn.Module], list[tuple[str, nn.Module]]]  # backbone -> feature units, in order
+    last_block: Callable[[nn.Module], tuple[str, nn.Module]]  # backbone -> (name, the block TTK differentiates)
+    conv_init: str = "fan_out"  # torchvision's Kaiming-normal mode for the convolutions
+    legacy_key: Callable[[str], str] | None = None  # old spellings of weight-file keys -> torchvision's names
+    description: str = ""  # units and last block in words (README, messages)
 
 
-def register_architecture(name: str) -> Callable:
-    """Register a constructor ``fn(num_classes) -> nn.Module`` (a torchvision-style classifier with an ``fc`` head)."""
-
-    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        ARCHITECTURES[name] = fn
-        return fn
-
-    return wrap
+ARCHITECTURES: dict[str, Architecture] = {}
 
 
-def _torchvision_resnet(name: str) -> Callable[..., nn.Module]:
+def register_architecture(arch: Architecture) -> Architecture:
+    """Add an architecture to the registry under its name."""
+    ARCHITECTURES[arch.name] = arch
+    return arch
+
+
+def get_architecture(name: str, key: str = "probe.arch") -> Architecture:
+    """The registered architecture ``name``; an unknown name is a ConfigError naming ``key``."""
+    if name not in ARCHITECTURES:
+        raise ConfigError(f"{key}: unknown architecture {name!r}; known: {sorted(ARCHITECTURES)}")
+    return ARCHITECTURES[name]
+
+
+def _torchvision(name: str) -> Callable[[int], nn.Module]:
     def build(num_classes: int) -> nn.Module:
         import torchvision
 
@@ -31,8 +57,125 @@ def _torchvision_resnet(name: str) -> Callable[..., nn.Module]:
     return build
 
 
+# ---------------------------------------------------------------- ResNet
+
+
+def _resnet_units(b: nn.Module) -> list[tuple[str, nn.Module]]:
+    units: list[tuple[str, nn.Module]] = [("stem", nn.Sequential(b.conv1, b.bn1, b.relu, b.maxpool))]
+    for stage in ("layer1", "layer2", "layer3", "layer4"):
+        units += [(f"{stage}.{i}", block) for i, block in enumerate(getattr(b, stage))]
+    units.append(("pool", nn.Sequential(b.avgpool, nn.Flatten(1))))
+    return units
+
+
+def _resnet_last_block(b: nn.Module) -> tuple[str, nn.Module]:
+    return f"layer4.{len(b.layer4) - 1}", b.layer4[-1]
+
+
 for _name in ("resnet18", "resnet34", "resnet50"):
-    register_architecture(_name)(_torchvision_resnet(_name))
+    register_architecture(Architecture(
+        _name, _torchvision(_name), "fc", _resnet_units, _resnet_last_block,
+        description="units: stem (conv1, bn1, relu, maxpool), each residual block (layer1.0 ... layer4.N), pool; "
+                    "last block: the last residual block of layer4",
+    ))
+
+
+# ---------------------------------------------------------------- MobileNetV2
+
+
+def _mobilenet_units(b: nn.Module) -> list[tuple[str, nn.Module]]:
+    # torchvision's forward: features, adaptive average pool, flatten, classifier (dropout; the head split off)
+    units: list[tuple[str, nn.Module]] = [("stem", b.features[0])]
+    units += [(f"features.{i}", b.features[i]) for i in range(1, len(b.features))]
+    units.append(("pool", nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1), b.classifier)))
+    return units
+
+
+def _mobilenet_last_block(b: nn.Module) -> tuple[str, nn.Module]:
+    # the last inverted-residual block (features.17); features.18 is the 1x1 conv widening to 1280 channels
+    index = max(i for i, m in enumerate(b.features) if type(m).__name__ == "InvertedResidual")
+    return f"features.{index}", b.features[index]
+
+
+register_architecture(Architecture(
+    "mobilenet_v2", _torchvision("mobilenet_v2"), "classifier.1", _mobilenet_units, _mobilenet_last_block,
+    description="units: stem (features.0), each inverted-residual block (features.1 ... features.17), the 1x1 "
+                "conv to 1280 channels (features.18), pool; last block: the last inverted-residual block "
+                "(features.17)",
+))
+
+
+# ---------------------------------------------------------------- DenseNet
+
+
+def _densenet_units(b: nn.Module) -> list[tuple[str, nn.Module]]:
+    # torchvision's forward: features (ending in norm5), ReLU, adaptive average pool, flatten, classifier
+    f = b.features
+    units: list[tuple[str, nn.Module]] = [("stem", nn.Sequential(f.conv0, f.norm0, f.relu0, f.pool0))]
+    units += [(name, m) for name, m in f.named_children() if name.startswith(("denseblock", "transition"))]
+    units.append(("pool", nn.Sequential(f.norm5, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(1), b.classifier)))
+    return units
+
+
+def _densenet_last_block(b: nn.Module) -> tuple[str, nn.Module]:
+    name = [n for n, _ in b.features.named_children() if n.startswith("denseblock")][-1]
+    return f"features.{name}", getattr(b.features, name)
+
+
+_DENSENET_LEGACY = re.compile(r"(denselayer\d+\.(?:norm|relu|conv))\.([12])\.")
+
+
+def _densenet_legacy_key(key: str) -> str:
+    """The original DenseNet weight files spell ``denselayer1.norm.1.weight`` for ``denselayer1.norm1.weight``."""
+    return _DENSENET_LEGACY.sub(r"\1\2.", key)
+
+
+register_architecture(Architecture(
+    "densenet121", _torchvision("densenet121"), "classifier", _densenet_units, _densenet_last_block,
+    conv_init="fan_in", legacy_key=_densenet_legacy_key,
+    description="units: stem (conv0, norm0, relu0, pool0), denseblock1, transition1, ..., denseblock4, pool "
+                "(norm5, ReLU, average pool); last block: the last dense block (denseblock4)",
+))
+
+
+# ---------------------------------------------------------------- VGG
+
+
+def _vgg_stages(b: nn.Module) -> list[nn.Sequential]:
+    """The convolutional stages of a VGG: the slices of ``features`` that end in a max-pool."""
+    stages, start = [], 0
+    for i, m in enumerate(b.features):
+        if isinstance(m, nn.MaxPool2d):
+            stages.append(b.features[start : i + 1])
+            start = i + 1
+    return stages
+
+
+def _vgg_units(b: nn.Module) -> list[tuple[str, nn.Module]]:
+    # torchvision's forward: features, adaptive average pool to 7x7, flatten, classifier (fc6, fc7; head split off)
+    units: list[tuple[str, nn.Module]] = [(f"block{i + 1}", s) for i, s in enumerate(_vgg_stages(b))]
+    units.append(("pool", nn.Sequential(b.avgpool, nn.Flatten(1), b.classifier)))
+    return units
+
+
+def _vgg_last_block(b: nn.Module) -> tuple[str, nn.Module]:
+    stages = _vgg_stages(b)
+    return f"block{len(stages)}", stages[-1]
+
+
+register_architecture(Architecture(
+    "vgg13_bn", _torchvision("vgg13_bn"), "classifier.6", _vgg_units, _vgg_last_block,
+    description="units: block1 ... block5 (the conv, BatchNorm and ReLU layers up to each max-pool), pool "
+                "(average pool to 7x7, fc6, fc7: the features are fc7's 4,096 outputs); last block: block5",
+))
+
+
+# ---------------------------------------------------------------- the network
+
+
+def _set_submodule(root: nn.Module, path: str, module: nn.Module) -> None:
+    parent, _, name = path.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, name, module)
 
 
 class Network(nn.Module):
@@ -40,12 +183,14 @@ class Network(nn.Module):
 
     def __init__(self, arch: str, num_classes: int):
         super().__init__()
-        if arch not in ARCHITECTURES:
-            raise ConfigError(f"probe.arch: unknown architecture {arch!r}; known: {sorted(ARCHITECTURES)}")
+        spec = get_architecture(arch)
         self.arch = arch
-        backbone = ARCHITECTURES[arch](num_classes)
-        self.head: nn.Linear = backbone.fc
-        backbone.fc = nn.Identity()
+        backbone = spec.build(num_classes)
+        head = backbone.get_submodule(spec.head)
+        if not isinstance(head, nn.Linear):
+            raise TypeError(f"{arch}: {spec.head} is a {type(head).__name__}, not the nn.Linear head")
+        self.head: nn.Linear = head
+        _set_submodule(backbone, spec.head, nn.Identity())
         self.backbone = backbone
 
     @property
@@ -76,12 +221,7 @@ def feature_units(net: Network) -> list[tuple[str, nn.Module]]:
 
     Skipping the first k units for an embedding means their activations can be computed once and cached.
     """
-    b = net.backbone
-    units: list[tuple[str, nn.Module]] = [("stem", nn.Sequential(b.conv1, b.bn1, b.relu, b.maxpool))]
-    for stage in ("layer1", "layer2", "layer3", "layer4"):
-        units += [(f"{stage}.{i}", block) for i, block in enumerate(getattr(b, stage))]
-    units.append(("pool", nn.Sequential(b.avgpool, nn.Flatten(1))))
-    return units
+    return get_architecture(net.arch).units(net.backbone)
 
 
 def split_features(net: Network, skip: int) -> tuple[nn.Module, nn.Module, list[str]]:
@@ -94,7 +234,44 @@ def split_features(net: Network, skip: int) -> tuple[nn.Module, nn.Module, list[
     return prefix, body, [name for name, _ in units[:skip]]
 
 
+def last_block(net: Network) -> tuple[str, nn.Module]:
+    """(name, module) of the block whose parameters the Task Tangent Kernel differentiates."""
+    return get_architecture(net.arch).last_block(net.backbone)
+
+
+def last_conv(net: Network) -> nn.Conv2d:
+    """The backbone's last convolution: it runs in every probe pass, whichever leading units are cached."""
+    return [m for m in net.backbone.modules() if isinstance(m, nn.Conv2d)][-1]
+
+
 def qualified_names(net: Network, layers: list[tuple[str, nn.Module]]) -> list[str]:
     """The backbone's own names (``layer2.0.conv1``) for layers found inside a re-wrapped unit sequence."""
     names = {id(m): n for n, m in net.backbone.named_modules()}
     return [names.get(id(m), n) for n, m in layers]
+
+
+def initialise(net: nn.Module, arch: str, generator: torch.Generator) -> nn.Module:
+    """torchvision's initialisation scheme for the architecture, drawn from ``generator`` instead of the global RNG.
+
+    Convolutions Kaiming-normal (the architecture's mode, ReLU gain), their biases zero; BatchNorm weight one, bias
+    zero, fresh running statistics; linear layers normal(0, 0.01), biases zero. A network built on the meta device
+    is materialised first. ``net`` is a :class:`Network` of ``arch`` or a part of one (its backbone).
+    """
+    mode = get_architecture(arch).conv_init
+    if any(p.is_meta for p in net.parameters()):
+        net = net.to_empty(device="cpu")
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode=mode, nonlinearity="relu", generator=generator)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, (nn.BatchNorm2d, nn.GroupNorm)):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+                if isinstance(module, nn.BatchNorm2d):
+                    module.reset_running_stats()
+            elif isinstance(module, nn.Linear):
+                nn.init.normal_(module.weight, 0.0, 0.01, generator=generator)
+                nn.init.zeros_(module.bias)
+    return net

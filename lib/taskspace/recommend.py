@@ -228,6 +228,7 @@ def recommend(
     from .io import load_checkpoint
     from .stages import _configure
     from .seeding import stable_seed
+    from .models import last_conv
     from .training import network_from_checkpoint
 
     results = results_folder(run)
@@ -262,8 +263,8 @@ def recommend(
     task_name = name or folder.resolve().name
     seed = stable_seed(int(first["seed"]), "embed", base, task_name)
     with Progress(f"embedding with {base}", unit="images through the probe", enabled=progress) as bar:
-        # the last residual stage runs in every pass of every probe-based method, whatever layers it skips
-        hook = net.backbone.layer4.register_forward_hook(lambda mod, inp, out: bar.update(len(inp[0])))
+        # the last convolution runs in every pass of every probe-based method, whatever layers it skips
+        hook = last_conv(net).register_forward_hook(lambda mod, inp, out: bar.update(len(inp[0])))
         try:
             emb = m.embed(net, task.images, task.labels if m.uses_labels else None, probe_ckpt["normalization"],
                           device, seed)

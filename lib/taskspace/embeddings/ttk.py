@@ -14,9 +14,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ARCHS = ("resnet18", "resnet34", "resnet50")
-
-
 def _derive_seed(seed: int, *key: int) -> int:
     """A 63-bit seed derived from ``seed`` and a spawn key, so separate uses get independent streams."""
     state = np.random.SeedSequence(entropy=int(seed), spawn_key=tuple(int(k) for k in key)).generate_state(2)
@@ -59,38 +56,33 @@ def mcr2_loss(features: torch.Tensor, labels: torch.Tensor, eps2: float = 0.5, n
 
 
 def random_network(arch: str, seed: int) -> nn.Module:
-    """A torchvision ResNet (no weights) with ``fc = Identity``, initialised from ``seed`` by a private generator.
+    """The feature extractor of a registered architecture (no weights, head removed), initialised from ``seed``.
 
-    torchvision's own initialisation draws from torch's global RNG, which other jobs running as threads of the
-    same process also draw from; so the network is built on the meta device and initialised here with
-    torchvision's scheme (Kaiming-normal fan-out convs, unit/zero BatchNorm) from a ``torch.Generator``.
+    torchvision's own initialisation draws from torch's global RNG, which other code may also draw from; so the
+    network is built on the meta device and initialised with torchvision's scheme for the architecture
+    (:func:`taskspace.models.initialise`) from a private ``torch.Generator``. The returned module is the network's
+    backbone; :func:`last_block` finds the block TTK differentiates in it.
     """
-    from torchvision import models
+    from ..models import ARCHITECTURES, Network, initialise
 
-    if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}; expected one of {ARCHS}")
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown arch {arch!r}; expected one of {sorted(ARCHITECTURES)}")
     with torch.device("meta"):
-        net = getattr(models, arch)(weights=None)
-    net.fc = nn.Identity()
-    net = net.to_empty(device="cpu")
-    generator = torch.Generator().manual_seed(int(seed))
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu", generator=generator)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-                module.reset_running_stats()
-    return net
+        backbone = Network(arch, 1).backbone
+    backbone = initialise(backbone, arch, torch.Generator().manual_seed(int(seed)))
+    backbone.arch = arch
+    return backbone
 
 
-def last_block(net: nn.Module) -> nn.Module:
-    """The last residual block of a torchvision ResNet, whose gradient is the task embedding."""
-    layer4 = getattr(net, "layer4", None)
-    if not isinstance(layer4, nn.Sequential) or len(layer4) == 0:
-        raise ValueError(f"{type(net).__name__} has no layer4 of residual blocks")
-    return layer4[-1]
+def last_block(backbone: nn.Module) -> nn.Module:
+    """The block of a :func:`random_network` whose gradient is the task embedding (ResNet: the last residual block;
+    other architectures: see :mod:`taskspace.models`)."""
+    from ..models import get_architecture
+
+    arch = getattr(backbone, "arch", None)
+    if arch is None:
+        raise ValueError(f"{type(backbone).__name__} is not a backbone made by random_network (no arch recorded)")
+    return get_architecture(arch).last_block(backbone)[1]
 
 
 def count_sketch(vector: torch.Tensor, sketch_dim: int, seed: int) -> torch.Tensor:

@@ -1,0 +1,207 @@
+"""Probe architectures (ResNets, MobileNetV2, DenseNet-121, VGG-13-BN): the head split, feature units, TTK's last
+block, weight files in torchvision's spelling, and every stage of the pipeline run on each."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from taskspace import stages
+from taskspace.config import validate_config
+from taskspace.data import TaskData
+from taskspace.embeddings.ttk import last_block as ttk_last_block
+from taskspace.embeddings.ttk import random_network
+from taskspace.errors import ConfigError
+from taskspace.io import load_checkpoint, read_table, write_task
+from taskspace.models import ARCHITECTURES, Network, feature_units, last_block, last_conv, split_features
+from taskspace.probes import IMAGENET_WEIGHTS, identify_architecture, load_checkpoint_weights
+
+from conftest import torchvision_state
+
+NEW = ("mobilenet_v2", "densenet121", "vgg13_bn")
+NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
+# the head's key prefix in torchvision's files, and the block TTK differentiates, by architecture
+HEADS = {"resnet18": "fc", "resnet34": "fc", "resnet50": "fc", "mobilenet_v2": "classifier.1",
+         "densenet121": "classifier", "vgg13_bn": "classifier.6"}
+LAST_BLOCKS = {"resnet18": "layer4.1", "mobilenet_v2": "features.17", "densenet121": "features.denseblock4",
+               "vgg13_bn": "block5"}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _network_from_torchvision(arch: str, num_classes: int = 7, seed: int = 0) -> tuple[Network, nn.Module]:
+    torch.manual_seed(seed)
+    reference = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes).eval()
+    net = Network(arch, num_classes)
+    head = HEADS[arch] + "."
+    net.load_state_dict({("head." + k[len(head):]) if k.startswith(head) else "backbone." + k: v
+                         for k, v in reference.state_dict().items()})
+    return net.eval(), reference
+
+
+def test_every_registered_architecture_has_its_imagenet_file_and_schema_entry():
+    from taskspace.config import load_schema
+
+    schema = load_schema()
+    assert set(schema["properties"]["probe"]["properties"]["arch"]["enum"]) == set(ARCHITECTURES)
+    assert set(IMAGENET_WEIGHTS) == set(ARCHITECTURES)
+    assert IMAGENET_WEIGHTS["mobilenet_v2"].file_name == "mobilenet_v2-b0353104.pth"
+
+
+@pytest.mark.parametrize("arch", ["resnet18", *NEW])
+def test_network_is_torchvisions_model_with_the_head_split_off(arch):
+    net, reference = _network_from_torchvision(arch)
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), reference(x))
+        features = net.forward_features(x)
+    assert features.shape == (2, net.num_features)
+    assert net.num_features == {"resnet18": 512, "mobilenet_v2": 1280, "densenet121": 1024, "vgg13_bn": 4096}[arch]
+    assert not any(isinstance(m, nn.Linear) and m.out_features == 7 for m in net.backbone.modules())
+
+
+@pytest.mark.parametrize("arch", ["resnet18", *NEW])
+def test_feature_units_compose_to_the_features_and_name_the_last_block(arch):
+    net, _ = _network_from_torchvision(arch)
+    x = torch.randn(2, 3, 32, 32)
+    units = feature_units(net)
+    with torch.no_grad():
+        y = x
+        for _, unit in units:
+            y = unit(y)
+        torch.testing.assert_close(y, net.forward_features(x))
+        for skip in (1, len(units) - 2):
+            prefix, body, skipped = split_features(net, skip)
+            torch.testing.assert_close(body(prefix(x)), net.forward_features(x))
+            assert skipped == [name for name, _ in units[:skip]]
+    names = [name for name, _ in units]
+    assert names[0] in ("stem", "block1") and names[-1] == "pool" and len(set(names)) == len(names)
+    # every conv of the backbone lies in exactly one unit
+    convs = {id(m) for m in net.backbone.modules() if isinstance(m, nn.Conv2d)}
+    in_units = [id(m) for _, u in units for m in u.modules() if isinstance(m, nn.Conv2d)]
+    assert sorted(in_units) == sorted(convs)
+    name, block = last_block(net)
+    assert name == LAST_BLOCKS[arch]
+    assert last_conv(net) in list(block.modules()) or arch == "mobilenet_v2"  # MobileNetV2: features.18 follows
+    assert any(p.requires_grad for p in block.parameters())
+    with pytest.raises(ConfigError, match=f"skip_layers: {len(units) - 1} is out of range for {arch}"):
+        split_features(net, len(units) - 1)
+
+
+@pytest.mark.parametrize("arch", NEW)
+def test_ttk_random_networks_are_seeded_and_differentiate_the_last_block(arch):
+    one, two, other = random_network(arch, 3), random_network(arch, 3), random_network(arch, 4)
+    for (k, a), (_, b) in zip(one.state_dict().items(), two.state_dict().items()):
+        assert torch.equal(a, b), k
+    block = ttk_last_block(one)
+    conv = next(m for m in block.modules() if isinstance(m, nn.Conv2d))
+    other_conv = next(m for m in ttk_last_block(other).modules() if isinstance(m, nn.Conv2d))
+    assert not torch.equal(conv.weight, other_conv.weight)
+    if arch != "vgg13_bn":  # VGG's last block is a slice of ``features``, not a module of its own
+        assert block is dict(one.named_modules())[LAST_BLOCKS[arch]]
+    # convolutions with torchvision's Kaiming std for the architecture's mode
+    fan = conv.weight[0].numel() if arch == "densenet121" else conv.weight.shape[0] * conv.weight[0, 0].numel()
+    assert conv.weight.std().item() == pytest.approx((2.0 / fan) ** 0.5, rel=0.15)
+
+
+@pytest.mark.parametrize("arch", NEW)
+def test_weight_files_in_torchvisions_spelling_load_and_a_wrong_architecture_is_named(arch, tmp_path):
+    state = {k: v for k, v in torchvision_state(arch, 10, 1).items() if "num_batches_tracked" not in k}
+    path = tmp_path / f"{arch}.pth"
+    torch.save(state, path)
+    weights = load_checkpoint_weights(path, arch, 10, NORMALIZATION)
+    head = HEADS[arch] + "."
+    for key, tensor in state.items():
+        ours = "head." + key[len(head):] if key.startswith(head) else "backbone." + key
+        assert torch.equal(weights.state_dict[ours], tensor), key
+    assert identify_architecture(state) == [arch]
+    other = "resnet18"
+    with pytest.raises(ConfigError, match=rf"does not fit probe.arch '{other}'.*holds a {arch} network, not a "
+                                          rf"{other}: set probe.arch to {arch}"):
+        load_checkpoint_weights(path, other, 10, NORMALIZATION)
+
+
+def test_densenet_files_with_the_original_key_spelling_load(tmp_path):
+    import re
+
+    state = torchvision_state("densenet121", 10, 2)
+    old = {re.sub(r"(denselayer\d+\.(?:norm|conv))([12])\.", r"\1.\2.", k): v for k, v in state.items()}
+    assert "features.denseblock1.denselayer1.norm.1.weight" in old and "features.denseblock4.denselayer16.conv.2.weight" in old
+    assert not any(re.search(r"denselayer\d+\.(norm|conv)[12]\.", k) for k in old)
+    path = tmp_path / "densenet121-old.pth"
+    torch.save(old, path)
+    weights = load_checkpoint_weights(path, "densenet121", 10, NORMALIZATION)
+    for key, tensor in state.items():
+        assert torch.equal(weights.state_dict["head." + key[11:] if key.startswith("classifier.") else "backbone." + key],
+                           tensor), key
+
+
+# ---------------------------------------------------------------- every stage on every architecture
+
+
+def _task_file(path, seed: int, classes: int = 3, per_class: int = 8) -> str:
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(classes), per_class)
+    base = rng.integers(0, 256, size=(classes, 32, 32, 3))
+    images = np.clip(base[labels] + rng.integers(-50, 50, size=(len(labels), 32, 32, 3)), 0, 255).astype(np.uint8)
+    is_train = np.tile([True, True, True, False], len(labels) // 4)
+    write_task(path, path.stem, "task", TaskData(images, labels, is_train, [f"c{i}" for i in range(classes)]))
+    return str(path)
+
+
+def _method_cfg(method: str, arch: str) -> dict:
+    fast = {"max_samples": 16, "min_samples": 4, "batch_size": 8}
+    overrides = {
+        "domain": {},
+        "task2vec": {**fast, "epochs": 1, "min_steps": 2, "skip_layers": 1},
+        "task2vec_mc": fast,
+        "pseudotask": {**fast, "epochs": 1, "min_steps": 2, "head_min_steps": 2},
+        "ttk": {"arch": arch, "networks": 2, "batches": 1, "batch_size": 8, "sketch_dim": 512},
+    }[method]
+    return validate_config({"embeddings": {method: overrides}})["embeddings"][method]
+
+
+@pytest.mark.parametrize("arch", NEW)
+def test_every_stage_runs_on_the_architecture(arch, tmp_path):
+    tasks = {name: _task_file(tmp_path / f"{name}.h5", seed) for seed, name in enumerate(("a", "b"))}
+    probe, random_probe = tmp_path / "probe.pt", tmp_path / "random.pt"
+    stages.import_probe({"arch": arch, "weights": "random", "source_classes": 5, "normalization": NORMALIZATION},
+                        32, 0, str(probe))
+    stages.init_random_probe(str(probe), 0, str(random_probe))
+    assert load_checkpoint(random_probe)["arch"] == arch
+    train = validate_config({"experts": {"train": {"epochs": 1, "min_steps": 2, "batch_size": 6}}})["experts"]
+    expert = tmp_path / "expert_a.pt"
+    stages.train_expert(str(probe), tasks["a"], "a", train, 0, str(expert), str(tmp_path / "a.metrics.parquet"))
+    ckpt = load_checkpoint(expert)
+    assert ckpt["arch"] == arch and ckpt["num_classes"] == 3
+    transfer = validate_config({})["transfer"]
+    for name, (path, target) in {"a_on_b": (str(expert), "b"), "generic_on_a": (str(probe), "a")}.items():
+        out = tmp_path / f"{name}.parquet"
+        row = stages.transfer_pair(name.split("_on_")[0], path, target, tasks[target], transfer, str(out))
+        assert 0.0 <= row["test_error"] <= 1.0 and read_table(out)["n_test"].item() == 6
+    n_filters = sum(m.weight.shape[0] for m in Network(arch, 5).backbone.modules() if isinstance(m, nn.Conv2d))
+    for method in ("domain", "task2vec", "task2vec_mc", "pseudotask", "ttk"):
+        out = tmp_path / "emb" / f"{method}.h5"
+        checkpoint = random_probe if method == "ttk" else probe
+        stages.embed_task(method, method, _method_cfg(method, arch), str(checkpoint), tasks["a"], "a", 0, str(out))
+        with h5py.File(out) as f:
+            vector = f["embedding"][()]
+            assert np.isfinite(vector).all()
+            if method == "task2vec":  # the stem's filters are skipped
+                first, stem = feature_units(Network(arch, 5))[0]
+                skipped = sum(m.weight.shape[0] for m in stem.modules() if isinstance(m, nn.Conv2d))
+                assert vector.shape == (n_filters - skipped,) and f.attrs["skipped_units"] == f'["{first}"]'
+            elif method in ("task2vec_mc", "pseudotask"):
+                assert vector.shape == (n_filters,) and (vector > 0).all()
+            elif method == "ttk":
+                assert vector.shape == (2, 512)
