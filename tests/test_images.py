@@ -117,3 +117,25 @@ def test_load_images_keeps_order_and_reports_failures(tmp_path):
 def test_image_extensions_are_case_insensitive():
     assert is_image_file("a.JPG") and is_image_file("b.TiFf") and is_image_file("c.webp")
     assert not is_image_file("notes.txt") and not is_image_file("jpg")
+
+
+def test_an_image_over_pillows_bomb_limit_loads_reduced_and_one_over_the_cap_is_skipped(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from taskspace.data import images
+
+    yy, xx = np.mgrid[0:200, 0:300]
+    smooth = np.stack([xx * 255 // 299, yy * 255 // 199, (xx + yy) * 255 // 498], -1).astype(np.uint8)
+    path = tmp_path / "huge.png"
+    Image.fromarray(smooth).save(path)
+    expected = load_image(path, 16)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 60,000 pixels is now over twice the limit
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(path)
+    got = load_image(path, 16)
+    assert got.shape == (16, 16, 3)
+    assert np.abs(got.astype(int) - expected.astype(int)).mean() < 2.0  # a smooth ramp: the same picture
+    assert Image.MAX_IMAGE_PIXELS == 1000  # the limit is back in force
+    monkeypatch.setattr(images, "MAX_PIXELS", 50_000)
+    with pytest.raises(ImageDecodeError, match=r"huge.png: cannot decode image \(TooLarge: 300x200 = 60000 pixels"):
+        load_image(path, 16)

@@ -147,6 +147,18 @@ def test_imagefolder_max_train_per_class_is_a_seeded_nested_subsample(folder):
     assert specs(cfg_of("imagefolder", {**folder["config"], "max_train_per_class": 1}))["anseriformes"].n_train == 3
 
 
+def test_imagefolder_max_test_per_class_caps_the_test_split_only(folder):
+    full = members(cfg_of("imagefolder", {**folder["config"], "test_fraction": 0.6}), "anseriformes")
+    capped = members(cfg_of("imagefolder", {**folder["config"], "test_fraction": 0.6, "max_test_per_class": 1}),
+                     "anseriformes")
+    assert all(len(f.test) >= 2 for f in full)  # the cap bites
+    for c, f in zip(capped, full):
+        assert len(c.test) == 1 and set(c.test) <= set(f.test) and c.train == f.train
+    both = members(cfg_of("imagefolder", {**folder["config"], "test_fraction": 0.6, "max_test_per_class": 1,
+                                          "max_train_per_class": 1}), "anseriformes")
+    assert [m.test for m in both] == [c.test for c in capped]  # the two subsamples draw from separate streams
+
+
 def test_imagefolder_split_file(tmp_path):
     fx = D.write_imagefolder(tmp_path / "if", split_file=True)
     cfg = cfg_of("imagefolder", fx["config"])

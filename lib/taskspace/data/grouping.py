@@ -3,7 +3,8 @@
 A task is the classes that share a value at ``level`` (CUB+iNat: an order), except that a group listed in ``refine``
 is split at a finer level (CUB's Passeriformes into its families). Classes with fewer than ``min_images`` images, or
 without a training or a test image, leave their task; tasks with fewer than ``min_classes`` or more than
-``max_classes`` classes are skipped; ``max_train_per_class`` subsamples training images. Every skip warns
+``max_classes`` classes are skipped; ``max_train_per_class`` / ``max_test_per_class`` subsample training / test
+images. Every skip warns
 (:class:`DataWarning`) and is counted: per task in ``TaskSpec.notes``, whole tasks in the plan report.
 
 Task names are file-safe slugs of the group value (``Passeriformes`` -> ``passeriformes``); the value itself is kept
@@ -32,6 +33,7 @@ FILTER_DEFAULTS: dict[str, Any] = {
     "max_classes": None,
     "min_images": 2,
     "max_train_per_class": None,
+    "max_test_per_class": None,
 }
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
@@ -61,11 +63,12 @@ def seeded_split(files: list[str], fraction: float, seed: int, cls: str) -> tupl
     return [f for i, f in enumerate(files) if i not in test], [f for i, f in enumerate(files) if i in test]
 
 
-def subsample(files: list[str], limit: int | None, seed: int, cls: str) -> list[str]:
-    """At most ``limit`` files (kept in order), drawn with a (seed, class) stream; a larger limit keeps a superset."""
+def subsample(files: list[str], limit: int | None, seed: int, cls: str, stream: str = "subsample") -> list[str]:
+    """At most ``limit`` files (kept in order), drawn with a (seed, stream, class) stream; a larger limit keeps a
+    superset."""
     if limit is None or len(files) <= limit:
         return list(files)
-    order = np.random.default_rng(stable_seed(seed, "subsample", cls)).permutation(len(files))
+    order = np.random.default_rng(stable_seed(seed, stream, cls)).permutation(len(files))
     keep = set(order[:limit].tolist())
     return [f for i, f in enumerate(files) if i in keep]
 
@@ -80,6 +83,7 @@ class Filters:
     max_classes: int | None = None
     min_images: int = 2
     max_train_per_class: int | None = None
+    max_test_per_class: int | None = None
 
 
 def parse_filters(cfg: dict, key: str, level: str | None = None) -> Filters:
@@ -96,6 +100,7 @@ def parse_filters(cfg: dict, key: str, level: str | None = None) -> Filters:
         max_classes=max_classes,
         min_images=S.integer(cfg.get("min_images", 2), f"{key}.min_images", 2),
         max_train_per_class=S.integer(cfg.get("max_train_per_class"), f"{key}.max_train_per_class", 1, True),
+        max_test_per_class=S.integer(cfg.get("max_test_per_class"), f"{key}.max_test_per_class", 1, True),
     )
 
 
@@ -220,7 +225,8 @@ def group_tasks(found: Collection, filters: Filters, seed: int, key: str, source
                 notes["dropped_classes"] += 1
                 continue
             train = subsample(images.train, filters.max_train_per_class, seed, cls)
-            members.append(Member(cls, train, list(images.test)))
+            test = subsample(images.test, filters.max_test_per_class, seed, cls, "subsample-test")
+            members.append(Member(cls, train, test))
         n_classes = len(members)
         reason = None
         if n_classes < filters.min_classes:

@@ -6,12 +6,15 @@ scaled by 255/65535 and float images (``F``) by 255 from [0, 1] -- never clipped
 composited over a white background. The EXIF orientation is applied, the shorter side is resized to the resolution
 with PIL's antialiased bilinear filter (torchvision's default), then the centre square is cropped. JPEGs are decoded
 at the smallest DCT scale that keeps both sides at least twice the resolution (``Image.draft``), which makes large
-photos several times faster to load. An image that cannot be decoded fully (corrupt, truncated, unknown format)
+photos several times faster to load. Images over Pillow's decompression-bomb limit (huge drawings) are decoded with
+the limit lifted up to ``MAX_PIXELS`` and reduced while decoded, so they load instead of failing; an image larger
+than that is skipped like an undecodable one. An image that cannot be decoded fully (corrupt, truncated, unknown format)
 raises :class:`ImageDecodeError` naming the file; PIL's ``LOAD_TRUNCATED_IMAGES`` is left False on purpose.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -24,6 +27,7 @@ from ..errors import TaskDataError
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 BACKGROUND = (255, 255, 255)  # what transparent pixels are composited over
 DECODE_WORKERS = 4  # at most this many threads decode a task's images (PIL releases the GIL while decoding)
+MAX_PIXELS = 400_000_000  # images over Pillow's bomb limit are still decoded up to this size (~1.6 GB as RGBA)
 
 _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
@@ -72,7 +76,11 @@ def load_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
     if not path.is_file():
         raise TaskDataError(f"{path}: image file not found")
     try:
-        with Image.open(path) as img:
+        try:
+            opened = Image.open(path)
+        except Image.DecompressionBombError:
+            opened = _decode_huge(path, resolution)  # decoded, reduced and upright already
+        with opened as img:
             if img.format == "JPEG":
                 img.draft(None, (2 * resolution, 2 * resolution))
             img.load()  # decodes every byte now, so a truncated file fails here
@@ -94,6 +102,17 @@ def load_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
     if out.shape != (resolution, resolution, 3):
         raise ImageDecodeError(f"{path}: decoded to shape {out.shape}, expected ({resolution}, {resolution}, 3)")
     return out
+
+
+def _decode_huge(path: Path, resolution: int):
+    """An image over Pillow's decompression-bomb limit (a huge drawing, say), decoded with the limit lifted up to
+    ``MAX_PIXELS`` and reduced band by band while it is decoded, to a size still well above ``resolution``."""
+    from ..prepare.decode import decode_downscaled, open_unguarded
+
+    with open_unguarded(path)[0] as probe:
+        w, h = probe.size
+    side = math.ceil(2 * resolution * max(w, h) / max(1, min(w, h)))
+    return decode_downscaled(path, side, MAX_PIXELS).image
 
 
 def load_images(
