@@ -1,21 +1,22 @@
 """Which of the papers' claims a finished run reproduces, printed from its tables (nothing is recomputed).
 
     snakemake --cores 2 && python benchmarks/bench_fidelity.py results [--readme README.md]
+    python benchmarks/bench_fidelity.py packaged/results --levels entry group --block packaged --readme README.md
 
-Prints the summary table, each selection claim with its numbers, and per method the Spearman correlation between
-its symmetric distance and the taxonomic distance (levels domain > clade > order), the mean taxonomic distance to
-each task's nearest neighbour, and the Spearman correlation between the Fisher norm ||F||_1 (embedding minus the
-trivial embedding) and the test error of the task's best expert. ``--readme`` rewrites the generated block of the
-README between its ``<!-- fidelity:begin -->`` / ``<!-- fidelity:end -->`` markers.
+Prints the summary table with a 95% bootstrap interval (over targets) for each method's mean relative error
+increase, each selection claim with its numbers and the paired bootstrap interval of every difference it claims,
+and per method the Spearman correlation between its symmetric distance and the taxonomic distance (``--levels``,
+coarsest first, the task's own level last: domain > clade > order for the synthetic world), the mean taxonomic
+distance to each task's nearest neighbour, and the Spearman correlation between the Fisher norm ||F||_1 (embedding
+minus the trivial embedding) and the test error of the task's best expert. ``--readme`` rewrites the README's
+generated block between its ``<!-- <block>:begin -->`` / ``<!-- <block>:end -->`` markers.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import re
 import sys
-from contextlib import redirect_stdout
 from pathlib import Path
 
 import h5py
@@ -24,9 +25,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from taskspace.cli import main as cli  # noqa: E402
 from taskspace.fidelity import (  # noqa: E402
+    bootstrap_means,
     difficulty_correlation,
+    interval,
     neighbour_taxonomy,
     selection_claims,
     taxonomic_distance,
@@ -49,19 +51,43 @@ def fisher_norms(embeddings: Path, method: str) -> dict[str, float] | None:
         return out
 
 
-def report(results: Path) -> str:
-    buf = io.StringIO()
-    with redirect_stdout(buf):
-        cli(["summary", str(results), "--markdown"])
+LEVEL_NOTES = {
+    ("domain", "clade", "order"): "1 = sister orders (same clade), 2 = same domain, 3 = other domain",
+    ("entry", "group"): "1 = same source (e.g. two emoji categories), 2 = different sources",
+}
+
+
+def summary_table(summary: pd.DataFrame, boot: pd.DataFrame) -> list[str]:
+    """The summary as a markdown table, each mean relative increase with its 95% bootstrap interval."""
+    lines = ["| method | targets | optimal error % | chosen error % | mean rel. increase % [95% CI] "
+             "| median rel. increase % | top-1 hit % | rank corr |", "|---|---|---|---|---|---|---|---|"]
+    for row in summary.itertuples(index=False):
+        lo, hi = interval(100 * boot[row.method]) if row.method in boot else (float("nan"), float("nan"))
+        lines.append(
+            f"| {row.method} | {row.n_targets} | {100 * row.mean_optimal_error:.2f} | {100 * row.mean_chosen_error:.2f} "
+            f"| {100 * row.mean_relative_increase:+.1f} [{lo:+.1f}, {hi:+.1f}] "
+            f"| {100 * row.median_relative_increase:+.1f} | {100 * row.top1_hit_rate:.1f} | {row.mean_rank_corr:.2f} |"
+        )
+    return lines
+
+
+def report(results: Path, levels: list[str] = LEVELS, meta_task: str | None = None) -> str:
     summary = pd.read_parquet(results / "summary.parquet")
     selection = pd.read_parquet(results / "selection.parquet")
+    meta_task = meta_task or summary["meta_task"].iloc[0]
+    summary = summary[summary["meta_task"] == meta_task]
+    selection = selection[selection["meta_task"] == meta_task]
+    boot = bootstrap_means(selection)
     tasks = pd.read_parquet(results / "tasks.parquet")
     tasks = tasks[tasks["role"] == "task"]
-    taxonomy = taxonomic_distance(tasks, LEVELS)
-    lines = ["Mean relative error increase over the best expert (%), lower is better:", "", buf.getvalue().rstrip(),
-             "", "Claims:", ""]
-    for claim in selection_claims(summary):
-        lines.append(f"- {'REPRODUCED' if claim.reproduced else 'NOT REPRODUCED'}: {claim.text}. {claim.evidence}.")
+    taxonomy = taxonomic_distance(tasks, levels)
+    lines = [f"Meta-task `{meta_task}`: mean relative error increase over the best expert (%, lower is better), "
+             "with its 95% bootstrap interval over targets:", "", *summary_table(summary, boot), "", "Claims:", ""]
+    for claim in selection_claims(summary, boot=boot):
+        verdict = "REPRODUCED" if claim.reproduced else "NOT REPRODUCED"
+        if claim.significant is not None:
+            verdict += " (interval excludes 0)" if claim.significant else " (within noise)"
+        lines.append(f"- {verdict}: {claim.text}. {claim.evidence}.")
     lines += ["", "| method | Spearman(distance, taxonomic distance) | nearest neighbour's taxonomic distance "
               "| Spearman(Fisher norm, best expert's error) |", "|---|---|---|---|"]
     chance = taxonomy.to_numpy()[~np.eye(len(taxonomy), dtype=bool)].mean()
@@ -75,24 +101,29 @@ def report(results: Path) -> str:
         difficulty = f"{difficulty_correlation(norms, selection):+.2f}" if norms else "-"
         lines.append(f"| {path.stem}{'.sym' if kind else ''} | {taxonomy_correlation(dist, taxonomy, kind):+.2f} "
                      f"| {neighbour_taxonomy(dist, taxonomy, kind):.2f} | {difficulty} |")
-    lines += ["", f"Taxonomic distance: 1 = sister orders (same clade), 2 = same domain, 3 = other domain; a random "
-              f"neighbour is at {chance:.2f} on average."]
+    note = LEVEL_NOTES.get(tuple(levels), f"levels {' > '.join(levels)}")
+    lines += ["", f"Taxonomic distance: {note}; a random neighbour is at {chance:.2f} on average."]
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", nargs="?", default="results", type=Path)
-    parser.add_argument("--readme", type=Path, help="rewrite the README's generated fidelity block")
+    parser.add_argument("--levels", nargs="+", default=LEVELS,
+                        help="tasks.parquet columns of the taxonomy, coarsest first (default: domain clade order)")
+    parser.add_argument("--meta-task", help="the meta-task to report (default: the first)")
+    parser.add_argument("--readme", type=Path, help="rewrite the README's generated block")
+    parser.add_argument("--block", default="fidelity", help="name of the README block (default: fidelity)")
     args = parser.parse_args()
-    text = report(args.results)
+    text = report(args.results, args.levels, args.meta_task)
     print(text)
     if args.readme:
         readme = args.readme.read_text()
-        block = f"<!-- fidelity:begin -->\n{text}\n<!-- fidelity:end -->"
-        new, n = re.subn(r"<!-- fidelity:begin -->.*?<!-- fidelity:end -->", lambda _: block, readme, flags=re.S)
+        begin, end = f"<!-- {args.block}:begin -->", f"<!-- {args.block}:end -->"
+        new, n = re.subn(f"{re.escape(begin)}.*?{re.escape(end)}", lambda _: f"{begin}\n{text}\n{end}", readme,
+                         flags=re.S)
         if n != 1:
-            raise SystemExit(f"{args.readme}: expected one fidelity block between markers, found {n}")
+            raise SystemExit(f"{args.readme}: expected one {args.block} block between markers, found {n}")
         args.readme.write_text(new)
 
 
