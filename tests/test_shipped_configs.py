@@ -96,3 +96,21 @@ def test_cars_dry_runs_one_task_per_manufacturer_with_several_models(tmp_path, c
     assert counts["split_task"] == 3 and counts["train_expert"] == 3 and counts["transfer_pair"] == 3 * 4
     for task in ("aston-martin", "bmw", "land-rover"):
         assert f"results/tasks/{task}.h5" in dry.stdout
+
+
+def test_packaged_reads_what_prepare_packaged_writes_with_the_real_mobilenet_v2():
+    """configs/packaged.yaml points at the folders `taskspace prepare packaged data/packaged` writes and at the
+    data section that command prints (the study itself runs on a slice in tests/test_real_data.py)."""
+    from taskspace.prepare import get_preparer
+
+    cfg = shipped("packaged.yaml")
+    printed = get_preparer("packaged").data_config("data/packaged")
+    assert printed["source"] == cfg["data"]["source"] == "combined"
+    for entry, section in printed["combined"].items():
+        ours = cfg["data"]["combined"][entry]
+        assert {k: ours[k] for k in section} == section, entry
+    assert cfg["probe"] == {"arch": "mobilenet_v2", "weights": "imagenet"}
+    valid = validate_config(copy.deepcopy(cfg))
+    assert valid["data"]["resolution"] == 64 and valid["embeddings"]["ttk"]["arch"] == "resnet18"
+    assert set(valid["embeddings"]["methods"]) >= {"domain", "task2vec", "task2vec_mc", "pseudotask", "ttk",
+                                                   "model2vec", "task2vec_random", "pseudotask_random"}
