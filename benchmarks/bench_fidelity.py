@@ -29,6 +29,7 @@ from taskspace.fidelity import (  # noqa: E402
     bootstrap_means,
     difficulty_correlation,
     interval,
+    premise,
     neighbour_taxonomy,
     selection_claims,
     taxonomic_distance,
@@ -82,7 +83,12 @@ def report(results: Path, levels: list[str] = LEVELS, meta_task: str | None = No
     tasks = tasks[tasks["role"] == "task"]
     taxonomy = taxonomic_distance(tasks, levels)
     lines = [f"Meta-task `{meta_task}`: mean relative error increase over the best expert (%, lower is better), "
-             "with its 95% bootstrap interval over targets:", "", *summary_table(summary, boot), "", "Claims:", ""]
+             "with its 95% bootstrap interval over targets:", "", *summary_table(summary, boot), ""]
+    if "generic" in set(selection["method"]):
+        n, better, clearly = premise(selection)
+        lines += [f"The best candidate expert beats the generic probe on {better} of {n} targets, by at least 10% "
+                  f"relative error on {clearly}.", ""]
+    lines += ["Claims:", ""]
     for claim in selection_claims(summary, boot=boot):
         verdict = "REPRODUCED" if claim.reproduced else "NOT REPRODUCED"
         if claim.significant is not None:

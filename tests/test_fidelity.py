@@ -8,6 +8,7 @@ import pytest
 from taskspace.fidelity import (
     bootstrap_means,
     interval,
+    premise,
     difficulty_correlation,
     neighbour_taxonomy,
     selection_claims,
@@ -106,3 +107,10 @@ def test_claims_carry_the_paired_interval_and_say_whether_it_excludes_zero():
     assert "task2vec.asym - generic: -20.0 points, 95% CI [" in table1.evidence
     features = claims["asymmetric Task2Vec beats average features"]
     assert not features.reproduced and features.significant is False  # equal means: the interval straddles 0
+
+
+def test_premise_counts_targets_where_an_expert_beats_the_generic_one():
+    sel = pd.DataFrame({"method": ["generic"] * 3 + ["oracle"] * 3, "target": ["a", "b", "c"] * 2,
+                        "chosen_error": [0.30, 0.20, 0.10, 0.2, 0.19, 0.12],
+                        "optimal_error": [0.20, 0.19, 0.12, 0.2, 0.19, 0.12]})
+    assert premise(sel) == (3, 2, 1)  # a: 1/3 better; b: 5% better; c: worse

@@ -54,6 +54,15 @@ def difficulty_correlation(norms: dict[str, float], selection: pd.DataFrame) -> 
     return spearman(np.array([norms[t] for t in tasks]), best.loc[tasks].to_numpy())
 
 
+def premise(selection: pd.DataFrame, generic: str = "generic", margin: float = 0.10) -> tuple[int, int, int]:
+    """(targets, targets where the best candidate expert beats the generic expert, those where it does so by at
+    least ``margin`` relative error): whether choosing an expert can matter at all."""
+    g = selection[selection["method"] == generic].set_index("target")
+    better = g["optimal_error"] < g["chosen_error"]
+    clearly = g["optimal_error"] <= (1.0 - margin) * g["chosen_error"]
+    return len(g), int(better.sum()), int(clearly.sum())
+
+
 def bootstrap_means(selection: pd.DataFrame, resamples: int = 2000, seed: int = 0) -> pd.DataFrame:
     """Bootstrap distribution of each method's mean relative error increase over targets: (resamples x methods).
 
