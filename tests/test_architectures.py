@@ -31,12 +31,7 @@ LAST_BLOCKS = {"resnet18": "layer4.1", "mobilenet_v2": "features.17", "densenet1
                "vgg13_bn": "block5"}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _network_from_torchvision(arch: str, num_classes: int = 7, seed: int = 0) -> tuple[Network, nn.Module]:

@@ -21,13 +21,7 @@ from taskspace.embeddings.fisher import (
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread avoids thread-pool hand-offs that dominate on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_net(num_classes: int = 4, seed: int = 0) -> tuple[nn.Module, nn.Linear]:

