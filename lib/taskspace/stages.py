@@ -452,7 +452,7 @@ def _label_distances(name: str, df: pd.DataFrame) -> pd.DataFrame:
 
 def learn_model2vec(
     name: str, method_cfg: dict, transfer: str, files: dict[str, str], output: str, model: str,
-    log: str | None = None,
+    log: str | None = None, threads: int = 1,
 ) -> None:
     """MODEL2VEC: leave-one-target-out distances (``output``) and the biases fitted on every target (``model``)."""
     import h5py
@@ -460,6 +460,7 @@ def learn_model2vec(
     from .embeddings.model2vec import leave_one_target_out
 
     with job_log(log) as say:
+        _configure(threads)
         embeddings = read_embeddings(files)
         df, full = leave_one_target_out(embeddings, read_table(transfer), method_cfg, GENERIC)
         write_table(_label_distances(name, df), output, {"method": name, "registered": "model2vec",
