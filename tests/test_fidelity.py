@@ -105,6 +105,7 @@ def test_claims_carry_the_paired_interval_and_say_whether_it_excludes_zero():
     table1 = claims["asymmetric Task2Vec beats the generic expert, which beats random"]
     assert table1.reproduced and table1.significant
     assert "task2vec.asym - generic: -20.0 points, 95% CI [" in table1.evidence
+    assert "MODEL2VEC improves on asymmetric Task2Vec" not in claims  # no model2vec row: no claim
     features = claims["asymmetric Task2Vec beats average features"]
     assert not features.reproduced and features.significant is False  # equal means: the interval straddles 0
 
