@@ -89,7 +89,7 @@ rule learn_model2vec:
         method="|".join(map(re.escape, DERIVED_METHODS)) or "(?!x)x",
     localrule: True
     # the fits run after every other job has finished; on one core they took 14 min on 17,056-filter embeddings
-    threads: min(4, workflow.cores)
+    threads: 4  # capped at --cores when run locally; a number, since SLURM submissions have no --cores
     params:
         method=method_params,
         version=TASKSPACE_VERSION,
