@@ -69,3 +69,13 @@ def test_missing_candidates_are_an_error():
     transfer = transfer[~((transfer.task == "t4") & (transfer.expert != "t4"))]
     with pytest.raises(ValueError, match="t4"):
         leave_one_target_out(bank, transfer, CFG)
+
+
+def test_two_tasks_learn_from_a_single_training_distance():
+    # leave-one-target-out on two tasks: each fit sees one target and, its own expert excluded, one distance (no
+    # spread to start the temperature from); the distances stay finite
+    bank = _bank(n=2)
+    names = sorted(bank)
+    dist, full = leave_one_target_out(bank, _transfer(names, {"t0": "t1", "t1": "t0"}), CFG)
+    assert len(dist) == 2 and np.isfinite(dist.distance).all()
+    assert np.isfinite(full.model_embeddings).all()

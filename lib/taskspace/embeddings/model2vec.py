@@ -71,7 +71,9 @@ def fit_model2vec(
     u = torch.zeros_like(f, requires_grad=True)
     with torch.no_grad():
         d0 = _d_asym(f, t0, tasks, alpha)[mask]
-    log_temp = torch.tensor(float(torch.log(d0.std().clamp_min(1e-6))), dtype=torch.float32, requires_grad=True)
+    # the temperature starts at the spread of the training distances (1 when there is a single one)
+    start = float(torch.log(d0.std().clamp_min(1e-6))) if d0.numel() > 1 else 0.0
+    log_temp = torch.tensor(start, dtype=torch.float32, requires_grad=True)
     opt = torch.optim.Adam([u, log_temp], lr=float(cfg["lr"]))
     losses = []
 
