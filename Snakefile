@@ -6,9 +6,11 @@
 #   probe/probe.pt (trained on the source task, or imported: ImageNet weights, a checkpoint), probe/metrics.parquet;
 #   probe/random.pt (the probe's seeded init, for random-probe methods)
 #   experts/{task}.pt, experts/{task}.metrics.parquet
-#   transfer/{expert}/{task}.parquet one (expert, task) pair; expert "generic" = the probe
+#   transfer/part-{batch}.parquet    the transfer pairs of a batch of experts; expert "generic" = the probe
 #   transfer.parquet                 the full expert x task matrix, long format
-#   embeddings/{method}/{task}.h5    one task's embedding (+ its trivial embedding); gathered into embeddings.h5
+#   embeddings/part-{batch}.h5       every embedding of a batch of tasks; gathered into embeddings.h5
+#   reuse/transfer/{expert}/{task}.parquet, reuse/embeddings/{method}/{task}.h5
+#                                    each pair and embedding with the digests of its inputs (reused when equal)
 #   distances/{method}.parquet       method (selector: name or name.kind), embedding, kind, source, target, distance
 #   model2vec/{method}.h5            MODEL2VEC model embeddings and biases fitted on every target
 #   selection.parquet, summary.parquet   one block of rows per meta-task (column meta_task)

@@ -11,7 +11,7 @@ from taskspace.embeddings import get_method
 from taskspace.errors import ConfigError
 from taskspace.data import plan_tasks
 from taskspace.probes import plan_probe, probe_config
-from taskspace.study import expert_tasks, meta_tasks, transfer_pairs
+from taskspace.study import batches, expert_tasks, meta_tasks, transfer_pairs
 
 # Schema check (defaults filled in) and the task plan: bad input stops here, before any job runs.
 validate_config(config)
@@ -35,10 +35,16 @@ EXPERT_TASKS = expert_tasks(config, TASKS)  # tasks that get a fine-tuned expert
 EXPERTS = EXPERT_TASKS + [GENERIC]
 # The meta-tasks scored (target x expert matrices); only their (expert, target) pairs are computed.
 META_TASKS = meta_tasks(config, TASKS, EXPERT_TASKS)
-TRANSFER_FILES = [
-    f"results/transfer/{expert}/{task}.parquet"
-    for expert, task in transfer_pairs(META_TASKS, GENERIC)
-]
+# Every (expert, target) pair of the declared matrices, as one column of targets per expert.
+COLUMNS = {}
+for _expert, _task in transfer_pairs(META_TASKS, GENERIC):
+    COLUMNS.setdefault(_expert, []).append(_task)
+# Jobs cover batches of consecutive experts (transfer) and tasks (embeddings), sized by config["execution"].
+TRANSFER_BATCHES = batches(sorted(COLUMNS), config["execution"]["experts_per_transfer_job"])
+EMBED_BATCHES = batches(TASKS, config["execution"]["tasks_per_embed_job"])
+# Units of work (a transfer pair, an embedding) kept with the sha256 of their inputs, so that a rerun batch job
+# reuses those whose inputs are byte-identical (taskspace.reuse).
+REUSE_STORE = "results/reuse"
 # Each embeddings.methods entry: (registered method, its config); unknown names stop here, naming the key.
 METHOD_CONFIGS = {
     name: (registered, canonical(cfg))
@@ -59,6 +65,7 @@ wildcard_constraints:
     task="|".join(map(re.escape, SPLIT_TASKS)),
     expert="|".join(map(re.escape, EXPERTS)),
     method="|".join(map(re.escape, METHODS)),
+    batch=r"\d+",
 
 
 def split_params(wildcards):
@@ -74,10 +81,52 @@ def task_file(wildcards):
     return f"results/tasks/{wildcards.task}.h5"
 
 
-def expert_checkpoint(wildcards):
-    if wildcards.expert == GENERIC:
-        return "results/probe/probe.pt"
-    return f"results/experts/{wildcards.expert}.pt"
+def checkpoint_of(expert):
+    return "results/probe/probe.pt" if expert == GENERIC else f"results/experts/{expert}.pt"
+
+
+def batch_experts(wildcards):
+    """The experts of a transfer batch, sorted (params; their checkpoints are the input ``experts``, in order)."""
+    return TRANSFER_BATCHES[wildcards.batch]
+
+
+def batch_expert_files(wildcards):
+    return [checkpoint_of(e) for e in TRANSFER_BATCHES[wildcards.batch]]
+
+
+def batch_columns(wildcards):
+    """{expert: its targets} for a transfer batch."""
+    return {e: COLUMNS[e] for e in TRANSFER_BATCHES[wildcards.batch]}
+
+
+def batch_targets(wildcards):
+    """Every task a transfer batch reads (the union of its experts' columns), sorted (params; the task files are
+    the input ``tasks``, in order)."""
+    return sorted({t for e in TRANSFER_BATCHES[wildcards.batch] for t in COLUMNS[e]})
+
+
+def batch_target_files(wildcards):
+    return [f"results/tasks/{t}.h5" for t in batch_targets(wildcards)]
+
+
+def transfer_runtime(wildcards, attempt):
+    """Minutes for a transfer batch: 5 a pair (grows with each retry)."""
+    pairs = sum(len(COLUMNS[e]) for e in TRANSFER_BATCHES[wildcards.batch])
+    return 5 * pairs * attempt
+
+
+def batch_tasks(wildcards):
+    """The tasks of an embedding batch (params; their files are the input ``tasks``, in order)."""
+    return EMBED_BATCHES[wildcards.batch]
+
+
+def batch_task_files(wildcards):
+    return [f"results/tasks/{t}.h5" for t in EMBED_BATCHES[wildcards.batch]]
+
+
+def embed_runtime(wildcards, attempt):
+    """Minutes for an embedding batch: 10 per task and method (grows with each retry)."""
+    return 10 * len(EMBED_BATCHES[wildcards.batch]) * max(1, len(EMBED_METHODS)) * attempt
 
 
 def probe_params():
@@ -114,32 +163,29 @@ def method_params(wildcards):
     return METHOD_CONFIGS[wildcards.method][1]
 
 
-def embed_params(wildcards):
-    """A method's config without its distance-only keys (alpha): changing those re-embeds nothing."""
-    return get_method(*METHOD_CONFIGS[wildcards.method]).embed_config()
+def embed_params():
+    """Every embedded method: {name: [registered method, its config without the distance-only keys (alpha)]};
+    changing a distance-only key re-embeds nothing."""
+    return {
+        m: [METHOD_CONFIGS[m][0], get_method(*METHOD_CONFIGS[m]).embed_config()]
+        for m in EMBED_METHODS
+    }
+
+
+def embed_probes(wildcards):
+    """The probe checkpoints the embedding methods read, by kind (pretrained, random)."""
+    kinds = {get_method(*METHOD_CONFIGS[m]).probe for m in EMBED_METHODS}
+    return {kind: PROBE_FILES[kind] for kind in sorted(kinds)}
+
+
+def distance_params():
+    """Every embedded method's entry: {name: [registered method, its whole config]} (the distances' params: changing
+    alpha reruns the distances, not the embeddings)."""
+    return {m: [METHOD_CONFIGS[m][0], METHOD_CONFIGS[m][1]] for m in EMBED_METHODS}
 
 
 def registered_method(wildcards):
     return METHOD_CONFIGS[wildcards.method][0]
-
-
-def method_probe(wildcards):
-    """The probe checkpoint a method reads (pretrained, or the seeded random initialisation)."""
-    return PROBE_FILES[get_method(*METHOD_CONFIGS[wildcards.method]).probe]
-
-
-EMBEDDING_FILES = {
-    m: {t: f"results/embeddings/{m}/{t}.h5" for t in TASKS} for m in EMBED_METHODS
-}
-
-
-def method_embeddings(wildcards):
-    return EMBEDDING_FILES[wildcards.method]
-
-
-def base_embeddings(wildcards):
-    """The per-task embeddings a derived method (MODEL2VEC) learns from."""
-    return EMBEDDING_FILES[method_params(wildcards)["base"]]
 
 
 def grow_with_attempt(base):

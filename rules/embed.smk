@@ -1,109 +1,87 @@
-rule embed_task:
+# One job per batch of tasks (config execution.tasks_per_embed_job): every embedding method of each task, each probe
+# loaded once. An embedding whose probe checkpoint, task file, method config and seed are byte-identical to a stored
+# one (results/reuse/) is reused, so changing one method's config recomputes that method only.
+rule embed_batch:
     input:
-        probe=method_probe,
-        task=task_file,
+        unpack(embed_probes),
+        tasks=batch_task_files,
     output:
-        "results/embeddings/{method}/{task}.h5",
+        "results/embeddings/part-{batch}.h5",
     log:
-        "results/logs/embed_task/{method}/{task}.log",
-    wildcard_constraints:
-        method="|".join(map(re.escape, EMBED_METHODS)),
-    group:
-        "embed"
+        "results/logs/embed_batch/{batch}.log",
+    benchmark:
+        "results/benchmarks/embed_batch/{batch}.tsv"
+    conda:
+        "../envs/taskspace.yaml"
     threads: 1
     resources:
         mem_mb=grow_with_attempt(4000),
-        runtime=grow_with_attempt(10),
+        runtime=embed_runtime,
         gpu=1,
     params:
-        registered=registered_method,
-        method=embed_params,
+        tasks=batch_tasks,
+        methods=embed_params(),
         seed=config["seed"],
+        store=REUSE_STORE,
         version=TASKSPACE_VERSION,
-    run:
-        from taskspace.stages import embed_task
-
-        embed_task(
-            wildcards.method,
-            params.registered,
-            params.method,
-            input.probe,
-            input.task,
-            wildcards.task,
-            params.seed,
-            output[0],
-            threads,
-            log[0],
-        )
+    script:
+        "../workflow_scripts/embed_batch.py"
 
 
 rule gather_embeddings:
     input:
-        [path for per_task in EMBEDDING_FILES.values() for path in per_task.values()],
+        expand("results/embeddings/part-{batch}.h5", batch=EMBED_BATCHES),
     output:
         "results/embeddings.h5",
     log:
         "results/logs/gather_embeddings.log",
     localrule: True
-    run:
-        from taskspace.stages import gather_embeddings
+    conda:
+        "../envs/taskspace.yaml"
+    script:
+        "../workflow_scripts/gather_embeddings.py"
 
-        gather_embeddings(EMBEDDING_FILES, output[0])
 
-
+# Every embedded method's distances in one light job (numpy only).
 rule compute_distances:
     input:
-        unpack(method_embeddings),
+        "results/embeddings.h5",
     output:
-        "results/distances/{method}.parquet",
+        expand("results/distances/{method}.parquet", method=EMBED_METHODS),
     log:
-        "results/logs/compute_distances/{method}.log",
-    wildcard_constraints:
-        method="|".join(map(re.escape, EMBED_METHODS)),
+        "results/logs/compute_distances.log",
     localrule: True
+    conda:
+        "../envs/taskspace.yaml"
     params:
-        registered=registered_method,
-        method=method_params,
-    run:
-        from taskspace.stages import compute_distances
-
-        compute_distances(
-            wildcards.method,
-            params.registered,
-            params.method,
-            dict(input.items()),
-            output[0],
-        )
+        methods=distance_params(),
+    script:
+        "../workflow_scripts/compute_distances.py"
 
 
 rule learn_model2vec:
     input:
-        unpack(base_embeddings),
+        embeddings="results/embeddings.h5",
         transfer="results/transfer.parquet",
     output:
         distances="results/distances/{method}.parquet",
         model="results/model2vec/{method}.h5",
     log:
         "results/logs/learn_model2vec/{method}.log",
+    benchmark:
+        "results/benchmarks/learn_model2vec/{method}.tsv"
     wildcard_constraints:
         method="|".join(map(re.escape, DERIVED_METHODS)) or "(?!x)x",
-    localrule: True
-    # the fits run after every other job has finished; on one core they took 14 min on 17,056-filter embeddings
-    threads: 4  # capped at --cores when run locally; a number, since SLURM submissions have no --cores
+    conda:
+        "../envs/taskspace.yaml"
+    # leave-one-target-out fits, after every other job: on one core they took 14 min on 17,056-filter embeddings
+    threads: 4  # capped at --cores when run locally
+    resources:
+        mem_mb=grow_with_attempt(4000),
+        runtime=grow_with_attempt(60),
     params:
         method=method_params,
+        store=REUSE_STORE,
         version=TASKSPACE_VERSION,
-    run:
-        from taskspace.stages import learn_model2vec
-
-        files = {k: v for k, v in input.items() if k != "transfer"}
-        learn_model2vec(
-            wildcards.method,
-            params.method,
-            input.transfer,
-            files,
-            output.distances,
-            output.model,
-            log[0],
-            threads,
-        )
+    script:
+        "../workflow_scripts/learn_model2vec.py"

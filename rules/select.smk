@@ -8,18 +8,12 @@ rule score_selection:
     log:
         "results/logs/score_selection.log",
     localrule: True
+    conda:
+        "../envs/taskspace.yaml"
     params:
         meta_tasks=meta_task_params(),
-    run:
-        from taskspace.stages import score
-
-        score(
-            input.transfer,
-            list(input.distances),
-            output.selection,
-            output.summary,
-            params.meta_tasks,
-        )
+    script:
+        "../workflow_scripts/score_selection.py"
 
 
 rule plot_selection:
@@ -33,13 +27,7 @@ rule plot_selection:
     log:
         "results/logs/plot_selection.log",
     localrule: True
-    run:
-        from taskspace.stages import plot
-
-        plot(
-            input.transfer,
-            input.selection,
-            input.summary,
-            output.violin,
-            output.bars,
-        )
+    conda:
+        "../envs/taskspace.yaml"
+    script:
+        "../workflow_scripts/plot_selection.py"

@@ -25,9 +25,10 @@ rule tabulate_tasks:
     log:
         "results/logs/tabulate_tasks.log",
     localrule: True
+    conda:
+        "../envs/taskspace.yaml"
     params:
         data=config["data"],
-    run:
-        from taskspace.stages import tabulate_tasks
-
-        tabulate_tasks(params.data, dict(zip(SPLIT_TASKS, input)), output[0])
+        tasks=SPLIT_TASKS,
+    script:
+        "../workflow_scripts/tabulate_tasks.py"

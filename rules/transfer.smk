@@ -1,49 +1,46 @@
-# One job per (expert, task) pair. The body runs in the Snakemake process (run:), so that the hundreds of
-# pairs of a study do not each pay a Python + torch start-up; on a cluster, pairs are grouped per submission.
-rule transfer_pair:
+# One job per batch of experts (config execution.experts_per_transfer_job): each expert's whole column of targets,
+# every expert loaded once and every task file read once. A pair whose expert checkpoint, task file and transfer
+# config are byte-identical to a stored result (results/reuse/) is reused, not recomputed, so a batch rerun because
+# its task list grew computes only the new pairs.
+rule transfer_batch:
     input:
-        expert=expert_checkpoint,
-        task=task_file,
+        experts=batch_expert_files,
+        tasks=batch_target_files,
     output:
-        "results/transfer/{expert}/{task}.parquet",
+        "results/transfer/part-{batch}.parquet",
     log:
-        "results/logs/transfer_pair/{expert}/{task}.log",
-    group:
-        "transfer"
+        "results/logs/transfer_batch/{batch}.log",
+    benchmark:
+        "results/benchmarks/transfer_batch/{batch}.tsv"
+    conda:
+        "../envs/taskspace.yaml"
     threads: 1
     resources:
         mem_mb=grow_with_attempt(4000),
-        runtime=grow_with_attempt(5),
+        runtime=transfer_runtime,
         gpu=1,
     params:
+        experts=batch_experts,
+        targets=batch_targets,
+        columns=batch_columns,
         transfer=config["transfer"],
+        store=REUSE_STORE,
         version=TASKSPACE_VERSION,
-    run:
-        from taskspace.stages import transfer_pair
-
-        transfer_pair(
-            wildcards.expert,
-            input.expert,
-            wildcards.task,
-            input.task,
-            params.transfer,
-            output[0],
-            threads,
-            log[0],
-        )
+    script:
+        "../workflow_scripts/transfer_batch.py"
 
 
 rule gather_transfer:
     input:
-        TRANSFER_FILES,
+        expand("results/transfer/part-{batch}.parquet", batch=TRANSFER_BATCHES),
     output:
         "results/transfer.parquet",
     log:
         "results/logs/gather_transfer.log",
     localrule: True
+    conda:
+        "../envs/taskspace.yaml"
     params:
         transfer=config["transfer"],
-    run:
-        from taskspace.stages import gather_tables
-
-        gather_tables(input, output[0], {"transfer": params.transfer})
+    script:
+        "../workflow_scripts/gather_transfer.py"

@@ -180,22 +180,26 @@ def test_every_stage_runs_on_the_architecture(arch, tmp_path):
     ckpt = load_checkpoint(expert)
     assert ckpt["arch"] == arch and ckpt["num_classes"] == 3
     transfer = validate_config({})["transfer"]
-    for name, (path, target) in {"a_on_b": (str(expert), "b"), "generic_on_a": (str(probe), "a")}.items():
-        out = tmp_path / f"{name}.parquet"
-        row = stages.transfer_pair(name.split("_on_")[0], path, target, tasks[target], transfer, str(out))
-        assert 0.0 <= row["test_error"] <= 1.0 and read_table(out)["n_test"].item() == 6
+    out = tmp_path / "transfer.parquet"
+    stages.transfer_batch({"a": str(expert), "generic": str(probe)}, {"a": ["b"], "generic": ["a"]}, tasks, transfer,
+                          str(out), str(tmp_path / "reuse"))
+    table = read_table(out)
+    assert list(zip(table.expert, table.task)) == [("a", "b"), ("generic", "a")]
+    assert table.test_error.between(0, 1).all() and (table.n_test == 6).all()
     n_filters = sum(m.weight.shape[0] for m in Network(arch, 5).backbone.modules() if isinstance(m, nn.Conv2d))
-    for method in ("domain", "task2vec", "task2vec_mc", "pseudotask", "ttk"):
-        out = tmp_path / "emb" / f"{method}.h5"
-        checkpoint = random_probe if method == "ttk" else probe
-        stages.embed_task(method, method, _method_cfg(method, arch), str(checkpoint), tasks["a"], "a", 0, str(out))
-        with h5py.File(out) as f:
-            vector = f["embedding"][()]
+    methods = {m: (m, _method_cfg(m, arch)) for m in ("domain", "task2vec", "task2vec_mc", "pseudotask", "ttk")}
+    out = tmp_path / "embeddings.h5"
+    stages.embed_tasks({"a": tasks["a"]}, methods, {"pretrained": str(probe), "random": str(random_probe)}, 0,
+                       str(out), str(tmp_path / "reuse"))
+    with h5py.File(out) as f:
+        for method in methods:
+            group = f[method]["a"]
+            vector = group["embedding"][()]
             assert np.isfinite(vector).all()
             if method == "task2vec":  # the stem's filters are skipped
                 first, stem = feature_units(Network(arch, 5))[0]
                 skipped = sum(m.weight.shape[0] for m in stem.modules() if isinstance(m, nn.Conv2d))
-                assert vector.shape == (n_filters - skipped,) and f.attrs["skipped_units"] == f'["{first}"]'
+                assert vector.shape == (n_filters - skipped,) and group.attrs["skipped_units"] == f'["{first}"]'
             elif method in ("task2vec_mc", "pseudotask"):
                 assert vector.shape == (n_filters,) and (vector > 0).all()
             elif method == "ttk":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from taskspace.embeddings import get_method
 from taskspace.errors import TaskDataError
 from taskspace.io import save_checkpoint, write_task
 from taskspace.models import Network
-from taskspace.stages import embed_task
+from taskspace.stages import embed_tasks
 from taskspace.training import checkpoint
 
 NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
@@ -114,26 +116,33 @@ def _files(tmp_path, probe: Network, withhold_labels: bool = False, nan: bool = 
     return str(ckpt), str(task)
 
 
+def _embed_stage(tmp_path, ckpt: str, task: str, methods: dict) -> Path:
+    out = tmp_path / "out" / "part.h5"
+    embed_tasks({"t": task}, methods, {"pretrained": ckpt}, 0, str(out), str(tmp_path / "reuse"))
+    return out
+
+
 def test_stage_embeds_a_task_whose_labels_are_withheld_with_pseudotask_only(tmp_path, probe):
     ckpt, task = _files(tmp_path, probe, withhold_labels=True)
-    out = tmp_path / "out" / "pseudotask.h5"
     cfg = _cfg("pseudotask", **FAST, epochs=1, min_steps=2, head_min_steps=2)
-    embed_task("pseudotask", "pseudotask", cfg, ckpt, task, "t", 0, str(out))
+    out = _embed_stage(tmp_path, ckpt, task, {"pseudotask": ("pseudotask", cfg)})
     with h5py.File(out) as f:
-        assert f["embedding"].shape == f["trivial"].shape == (4800,)
-        assert f.attrs["method"] == "pseudotask" and f.attrs["task"] == "t"
-    bad = tmp_path / "out" / "task2vec.h5"
+        group = f["pseudotask/t"]
+        assert group["embedding"].shape == group["trivial"].shape == (4800,)
+        assert group.attrs["method"] == "pseudotask" and group.attrs["task"] == "t"
     with pytest.raises(TaskDataError, match=r"task 't', embedding method 'task2vec'.*labels are withheld"):
-        embed_task("task2vec", "task2vec", _cfg("task2vec", **FAST), ckpt, task, "t", 0, str(bad))
-    assert not bad.exists() and sorted(p.name for p in bad.parent.iterdir()) == ["pseudotask.h5"]
+        _embed_stage(tmp_path, ckpt, task, {"pseudotask": ("pseudotask", cfg),
+                                            "task2vec": ("task2vec", _cfg("task2vec", **FAST))})
+    stored = tmp_path / "reuse" / "embeddings"
+    assert sorted(p.name for p in stored.iterdir()) == ["pseudotask"]  # nothing half-written for task2vec
 
 
 @pytest.mark.parametrize("method", ["task2vec", "task2vec_mc", "domain"])
 def test_non_finite_values_name_task_and_method_and_write_nothing(tmp_path, probe, method):
     ckpt, task = _files(tmp_path, probe, nan=True)
-    out = tmp_path / "out" / f"{method}.h5"
     overrides = {"domain": {}, "task2vec_mc": FAST, "task2vec": {**FAST, "epochs": 1, "min_steps": 1}}[method]
     cfg = _cfg(method, **overrides)
     with pytest.raises(FloatingPointError, match=f"task 't', embedding method '{method}'"):
-        embed_task(method, method, cfg, ckpt, task, "t", 0, str(out))
-    assert not out.parent.exists() or not any(out.parent.iterdir())
+        _embed_stage(tmp_path, ckpt, task, {method: (method, cfg)})
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert not (tmp_path / "reuse").exists() or not any((tmp_path / "reuse").rglob("*.h5"))

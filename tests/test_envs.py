@@ -73,3 +73,28 @@ def test_env_pins_agree_with_pyproject(env_file):
         assert env[key] == spec, f"{env_file.name}: {key}{env[key]} but pyproject.toml has {name}{spec}"
     extra = sorted(set(env) - set(wanted) - {CONDA_NAMES.get(n, n) for n in wanted})
     assert not extra, f"{env_file.name} pins packages pyproject.toml does not: {extra}"
+
+
+def _rules() -> dict[str, str]:
+    """{rule name: its text} of every rule in rules/*.smk."""
+    out = {}
+    for smk in sorted((REPO / "rules").glob("*.smk")):
+        for block in re.split(r"\n(?=rule )", "\n" + smk.read_text()):
+            m = re.match(r"rule (\w+):", block.strip())
+            if m:
+                out[m.group(1)] = block
+    return out
+
+
+def test_every_rule_is_a_script_job_in_the_conda_env():
+    """Every job runs as its own script process in the rules' conda env (so `--sdm conda` covers all compute and no
+    job relies on sharing the Snakemake process); the workflow profile does not run jobs as threads."""
+    rules = _rules()
+    assert {"split_task", "train_probe", "import_probe", "init_random_probe", "train_expert", "transfer_batch",
+            "embed_batch", "learn_model2vec", "compute_distances", "score_selection"} <= set(rules)
+    for name, text in rules.items():
+        assert "\n    run:" not in text, f"rule {name} runs inside the Snakemake process"
+        assert "\n    script:" in text, f"rule {name} is not a script job"
+        assert re.search(r'\n    conda:\s*\n\s*"\.\./envs/taskspace\.yaml"', text), f"rule {name} has no conda env"
+    profile = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
+    assert "force-use-threads" not in profile

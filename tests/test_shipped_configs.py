@@ -15,7 +15,15 @@ from taskspace.data import plan_tasks
 from conftest import REPO, job_counts, snakemake
 from datasets import reference_task_names, write_cub_inat, write_stanford_cars
 
-EMBED_METHODS = 7  # the 8 methods of both configs but MODEL2VEC embed each task
+
+
+def planned_pairs(cfg: dict) -> int:
+    """The (expert, target) pairs the workflow computes for a config (the planning the Snakefile does)."""
+    from taskspace.study import expert_tasks, meta_tasks, transfer_pairs
+
+    config = validate_config(copy.deepcopy(cfg))
+    tasks = sorted(s.name for s in plan_tasks(config["data"]) if s.role == "task")
+    return len(transfer_pairs(meta_tasks(config, tasks, expert_tasks(config, tasks)), "generic"))
 
 
 def shipped(name: str) -> dict:
@@ -52,8 +60,8 @@ def test_cub_inat_dry_runs_the_full_50_x_50_matrix(tmp_path):
     counts = job_counts(snakemake(tmp_path, "-n").stdout)
     assert counts["split_task"] == 50 and counts["train_expert"] == 50
     assert counts["import_probe"] == 1 and "train_probe" not in counts  # ImageNet weights: nothing pretrained
-    assert counts["transfer_pair"] == 50 * 51  # every expert and the ImageNet probe on every target
-    assert counts["embed_task"] == EMBED_METHODS * 50
+    assert planned_pairs(cfg) == 50 * 51  # every expert and the ImageNet probe on every target
+    assert counts["transfer_batch"] == 13 and counts["embed_batch"] == 13  # 51 experts and 50 tasks, 4 a job
 
 
 def test_cub_bp_inat_is_cub_inat_with_breast_pattern_labels_and_the_cub_half_scored():
@@ -79,8 +87,8 @@ def test_cub_bp_inat_dry_runs_the_full_matrix_with_breast_pattern_classes(tmp_pa
     assert all(len(s.classes) == 2 and set(s.classes) <= patterns for n, s in plan.items() if n.startswith("cub-"))
     counts = job_counts(snakemake(tmp_path, "-n").stdout)
     assert counts["split_task"] == 50 and counts["train_expert"] == 50
-    assert counts["transfer_pair"] == 50 * 51  # the cub_bp pairs are part of the full matrix
-    assert counts["embed_task"] == EMBED_METHODS * 50
+    assert planned_pairs(cfg) == 50 * 51  # the cub_bp pairs are part of the full matrix
+    assert counts["transfer_batch"] == 13 and counts["embed_batch"] == 13
 
 
 @pytest.mark.workflow
@@ -93,7 +101,8 @@ def test_cars_dry_runs_one_task_per_manufacturer_with_several_models(tmp_path, c
     assert "3 tasks" in capsys.readouterr().out  # Aston Martin, BMW, Land Rover; the one-model makes are skipped
     dry = snakemake(tmp_path, "-n")
     counts = job_counts(dry.stdout)
-    assert counts["split_task"] == 3 and counts["train_expert"] == 3 and counts["transfer_pair"] == 3 * 4
+    assert counts["split_task"] == 3 and counts["train_expert"] == 3 and counts["transfer_batch"] == 1
+    assert planned_pairs(cfg) == 3 * 4
     for task in ("aston-martin", "bmw", "land-rover"):
         assert f"results/tasks/{task}.h5" in dry.stdout
 

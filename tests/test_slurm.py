@@ -121,40 +121,37 @@ def test_profile_runs_the_tiny_config_through_slurm(cluster, slurm_run, tiny_run
     assert {jobs[i]["state"] for i in ids} == {"COMPLETED"}, jobs
     assert all(jobs[i]["name"].startswith("taskspace_") for i in ids)  # slurm-jobname-prefix of the profile
     comments = sorted(jobs[i]["comment"] for i in ids)
-    # 4 splits, the probe, 3 experts one submission each (init_random_probe and the aggregates are local rules);
-    # 12 transfer pairs in groups of 6 and 21 embeddings in groups of 6 (group-components of the profile).
+    # 4 splits, the probe, 3 experts, one transfer job (4 experts' columns), one embedding job (3 tasks, every
+    # method) and MODEL2VEC, one submission each; init_random_probe and the aggregates are local rules.
     assert comments.count("rule_train_probe") == 1
     assert sorted(c for c in comments if c.startswith("rule_train_expert")) == [
         f"rule_train_expert_wildcards_{t}" for t in TASKS]
     assert sum(c.startswith("rule_split_task") for c in comments) == len(TASKS) + 1
-    assert comments.count("rule_transfer_transfer_pair") == 2  # the group's name, then its rules
-    assert comments.count("rule_embed_embed_task") == 4
-    assert len(ids) == 5 + 3 + 2 + 4
+    assert comments.count("rule_transfer_batch_wildcards_000") == 1
+    assert comments.count("rule_embed_batch_wildcards_000") == 1
+    assert comments.count("rule_learn_model2vec_wildcards_model2vec") == 1
+    assert len(ids) == 5 + 3 + 1 + 1 + 1
     assert "init_random_probe" not in " ".join(comments) and "gather" not in " ".join(comments)
 
-    # What each submission asked for: one GPU per GPU job and per group, none for the splits; a group's memory
-    # is its largest member's and its time limit the sum of its members' runtimes (they run in sequence).
+    # What each submission asked for: one GPU per GPU job, none for the splits and MODEL2VEC; the batch jobs'
+    # time limits grow with their work (5 min a transfer pair, 10 min an embedding).
     for sid in ids:
         info, comment = scontrol_job(cluster, sid), jobs[sid]["comment"]
         gpus = int(m.group(1)) if (m := re.search(r"gpu:(\d+)$", info.get("TresPerJob", ""))) else 0  # --gpus=N
-        assert gpus == (0 if comment.startswith("rule_split_task") else 1), (comment, info)
-        if comment in ("rule_transfer_transfer_pair", "rule_embed_embed_task"):
-            assert info["MinMemoryNode"] == "4000M" and info["NumCPUs"] == "1", info  # not 6 x 4000 MB, 6 CPUs
-        if comment == "rule_transfer_transfer_pair":
-            assert info["TimeLimit"] == "00:30:00", info  # 6 pairs x 5 min
-        if comment == "rule_embed_embed_task":
-            assert info["TimeLimit"] in ("01:00:00", "00:30:00"), info  # 6 (or the last 3) x 10 min
+        assert gpus == (0 if comment.startswith(("rule_split_task", "rule_learn_model2vec")) else 1), (comment, info)
+        if comment.startswith(("rule_transfer_batch", "rule_embed_batch")):
+            assert info["MinMemoryNode"] == "4000M" and info["NumCPUs"] == "1", info
+        if comment.startswith("rule_transfer_batch"):
+            assert info["TimeLimit"] == "01:00:00", info  # 12 pairs x 5 min
+        if comment.startswith("rule_embed_batch"):
+            assert info["TimeLimit"] == "03:30:00", info  # 3 tasks x 7 methods x 10 min
 
-    # The jobs ran inside SLURM: slurmd launched each batch job, and in it one job step (srun) per rule job, so
-    # a group's steps are its members: 12 pairs and 21 embeddings in all.
+    # The jobs ran inside SLURM: slurmd launched each batch job, and in it one job step (srun) running its script.
     slurmd_log = (cluster.log_dir / "slurmd.log").read_text()
     steps = {sid: len(re.findall(rf"launch task StepId={sid}\.\d+ ", slurmd_log)) for sid in ids}
     for sid in ids:
         assert f"Launching batch job {sid} " in slurmd_log, sid
-    assert sum(steps[i] for i in ids if jobs[i]["comment"] == "rule_transfer_transfer_pair") == 12, steps
-    assert sum(steps[i] for i in ids if jobs[i]["comment"] == "rule_embed_embed_task") == 21, steps
-    assert all(steps[i] == 1 for i in ids if not jobs[i]["comment"].endswith(("_pair", "_task"))
-               or jobs[i]["comment"].startswith("rule_split_task")), steps
+    assert all(n == 1 for n in steps.values()), steps
 
     # The same tables as the local run of the same config.
     assert_tables_equal(tiny_run, directory)
@@ -163,7 +160,7 @@ def test_profile_runs_the_tiny_config_through_slurm(cluster, slurm_run, tiny_run
 
 def test_scancel_of_a_running_job_is_reported_and_a_rerun_finishes(cluster, tiny_run, tmp_path):
     # A finished local run with two experts' outputs removed: this SLURM run trains them again (two jobs side by
-    # side), then their transfer pairs (one group) and the aggregates. One expert is cancelled while it runs.
+    # side), then the transfer job and the aggregates. One expert is cancelled while it runs.
     directory = tmp_path / "run"
     shutil.copytree(tiny_run, directory, ignore=shutil.ignore_patterns("slurm_logs", "locks", "incomplete"))
     cancelled, survivor = "organic-c1-o1", "organic-c1-o2"
@@ -171,6 +168,9 @@ def test_scancel_of_a_running_job_is_reported_and_a_rerun_finishes(cluster, tiny
         for suffix in (".pt", ".metrics.parquet"):
             (directory / "results" / "experts" / f"{task}{suffix}").unlink()
     untouched = {p: p.stat().st_mtime_ns for p in (directory / "results" / "embeddings").rglob("*.h5")}
+    # the stored embeddings, and the stored pairs of the experts that are not retrained
+    untouched.update({p: p.stat().st_mtime_ns for p in (directory / "results" / "reuse").rglob("*") if p.is_file()
+                      and p.parts[-3] in ("embeddings", "transfer") and "organic-c1-o" not in p.parent.name})
     untouched[directory / "results" / "probe" / "probe.pt"] = (directory / "results" / "probe" / "probe.pt").stat(
     ).st_mtime_ns
 
@@ -211,17 +211,69 @@ def test_scancel_of_a_running_job_is_reported_and_a_rerun_finishes(cluster, tiny
 
     dry = run_slurm(cluster, directory, "-n", timeout=120)
     counts = job_counts(dry.stdout)
-    # Left to do: the cancelled expert only (no split, probe or embedding), the pairs of the two experts (one
-    # group of 6, which could not start without the cancelled one), the aggregates.
+    # Left to do: the cancelled expert only (no split, probe or embedding), the transfer job (it could not start
+    # without the cancelled expert), the aggregates.
     assert counts.get("train_expert") == 1, dry.stdout
-    assert not {"split_task", "train_probe", "embed_task"} & set(counts), dry.stdout
-    assert counts.get("transfer_pair") == 2 * len(TASKS), dry.stdout
+    assert not {"split_task", "train_probe", "embed_batch"} & set(counts), dry.stdout
+    assert counts.get("transfer_batch") == 1, dry.stdout
 
     rerun = run_slurm(cluster, directory, timeout=300)
     assert rerun.returncode == 0, log_of(rerun)
     assert (directory / "results" / "experts" / f"{cancelled}.pt").exists()
     assert {p: p.stat().st_mtime_ns for p in untouched} == untouched
     assert_tables_equal(tiny_run, directory)
+
+
+def test_a_transfer_job_cancelled_midway_is_rerun_reusing_its_finished_pairs(cluster, tmp_path):
+    """The transfer job of a finished run is redone through SLURM and cancelled after its first pairs: the rerun
+    computes only the pairs it had not finished, and the tables equal those of the uninterrupted run."""
+    from conftest import CONFIGS, snakemake
+    import yaml
+
+    # One image per forward pass, so the 12 pairs take long enough to cancel the job between two of them.
+    transfer = {**yaml.safe_load((CONFIGS / "tiny.yaml").read_text())["transfer"], "batch_size": 1}
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    write_config(reference, transfer=transfer)
+    snakemake(reference, "--cores", "2")
+    directory = tmp_path / "run"
+    shutil.copytree(reference, directory, ignore=shutil.ignore_patterns("slurm_logs", "locks", "incomplete"))
+    results = directory / "results"
+    for path in [results / "transfer" / "part-000.parquet", results / "transfer.parquet",
+                 *(results / "reuse" / "transfer").rglob("*.parquet")]:
+        path.unlink()
+    log = results / "logs" / "transfer_batch" / "000.log"
+    log.unlink()
+
+    with open(tmp_path / "first.log", "w") as out:
+        proc = subprocess.Popen(slurm_command(directory, "--retries", "0", timeout=300), cwd=REPO,
+                                env=slurm_env(cluster), stdout=out, stderr=subprocess.STDOUT, text=True)
+        try:
+            target, deadline = None, time.monotonic() + 240
+            while time.monotonic() < deadline and proc.poll() is None:
+                if log.is_file() and log.read_text().count("(computed)") >= 2:
+                    target = next(j["id"] for j in cluster.jobs() if j["comment"] == "rule_transfer_batch_wildcards_000"
+                                  and j["state"] == "RUNNING")
+                    break
+                time.sleep(0.05)
+            assert target, "the transfer job never got going:\n" + (tmp_path / "first.log").read_text()
+            subprocess.run(["scancel", target], env=cluster.env, check=True, timeout=30)
+            assert proc.wait(timeout=300) != 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert {j["id"]: j["state"] for j in cluster.jobs()}[target] == "CANCELLED"
+    assert not (results / "transfer" / "part-000.parquet").exists()
+    finished = {p: p.stat().st_ino for p in (results / "reuse" / "transfer").rglob("*.parquet")}
+    assert 2 <= len(finished) < 12, sorted(finished)
+
+    rerun = run_slurm(cluster, directory, timeout=300)
+    assert rerun.returncode == 0, log_of(rerun)
+    stored = {p: p.stat().st_ino for p in (results / "reuse" / "transfer").rglob("*.parquet")}
+    assert len(stored) == 12 and all(stored[p] == ino for p, ino in finished.items())  # finished pairs reused
+    text = log.read_text()
+    assert text.count("(computed)") == 12 - len(finished) and text.count("(reused") == len(finished), text
+    assert_tables_equal(reference, directory)
 
 
 def test_a_partition_that_does_not_exist_is_named_in_the_error(cluster, tmp_path):

@@ -50,3 +50,20 @@ def test_features_are_batch_size_independent():
     b = extract_features(net, x, 10, torch.device("cpu"))
     assert a.shape == (10, 512) and a.dtype == torch.float64
     np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_features_of_uint8_images_normalised_per_batch_equal_those_of_the_normalised_tensor():
+    import numpy as np
+
+    from taskspace.models import Network
+    from taskspace.training import to_tensor
+    from taskspace.transfer import extract_features, image_features
+
+    torch.manual_seed(0)
+    net = Network("resnet18", 3).eval()
+    images = np.random.default_rng(0).integers(0, 256, (10, 16, 16, 3), dtype=np.uint8)
+    norm = {"mean": [0.4, 0.5, 0.6], "std": [0.2, 0.3, 0.25]}
+    a = image_features(net, torch.from_numpy(images), norm, 4, torch.device("cpu"))
+    b = extract_features(net, to_tensor(images, norm), 4, torch.device("cpu"))
+    assert a.dtype == torch.float64 and a.shape == (10, 512)
+    assert torch.equal(a, b)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from taskspace.embeddings.task_tangent import kernel_matrix
 from taskspace.embeddings.ttk import (
     _balanced_batch,
     count_sketch,
-    kernel_matrix,
     last_block,
     mcr2_loss,
     network_seed,

@@ -19,23 +19,33 @@ SELECTORS = ["domain", "model2vec", "pseudotask.asym", "pseudotask.sym", "pseudo
              "task2vec_random.asym", "task2vec_random.sym", "ttk"]
 
 
-def test_dry_run_plans_every_stage_once_per_unit(tmp_path):
-    write_config(tmp_path)
+def test_dry_run_plans_every_stage_in_batches(tmp_path):
+    write_config(tmp_path, execution={"experts_per_transfer_job": 3, "tasks_per_embed_job": 2})
     counts = job_counts(snakemake(tmp_path, "-n").stdout)
     n = len(TASKS)
     assert counts["split_task"] == n + 1  # the source task too
-    assert counts["train_probe"] == 1
+    assert counts["train_probe"] == 1 and counts["init_random_probe"] == 1
     assert counts["train_expert"] == n
-    assert counts["transfer_pair"] == (n + 1) * n  # every expert and the generic one on every task
-    assert counts["init_random_probe"] == 1
-    embed_methods = len(METHODS) - 1  # every method but MODEL2VEC embeds each task
-    assert counts["embed_task"] == embed_methods * n
-    assert counts["compute_distances"] == embed_methods and counts["learn_model2vec"] == 1
-    # splits, tasks table, 2 probes, experts, pairs, gather transfer, embeddings, gather, distances, score, plot, all
-    assert counts["total"] == (
-        (n + 1) + 1 + 2 + n + (n + 1) * n + 1 + embed_methods * n + 1 + len(METHODS) + 1 + 1 + 1
-    )
+    assert counts["transfer_batch"] == 2  # 4 experts (the generic one too), 3 a job
+    assert counts["embed_batch"] == 2  # 3 tasks, 2 a job, every method
+    assert counts["compute_distances"] == 1 and counts["learn_model2vec"] == 1
+    # splits, tasks table, 2 probes, experts, 2 transfer jobs + gather, 2 embedding jobs + gather, distances,
+    # MODEL2VEC, score, plot, all
+    assert counts["total"] == (n + 1) + 1 + 2 + n + 3 + 3 + 1 + 1 + 1 + 1 + 1
     assert not (tmp_path / "results").exists()
+
+
+def test_every_pair_and_embedding_is_computed_once(tiny_run):
+    """The batch jobs' provenance lists what each computed: every (expert, task) pair and (method, task) embedding
+    exactly once, nothing reused in a cold run."""
+    from taskspace.io import read_provenance
+
+    res = tiny_run / "results"
+    computed = [tuple(p) for part in sorted((res / "transfer").glob("part-*.parquet"))
+                for p in read_provenance(part)["computed"]]
+    assert sorted(computed) == sorted((e, t) for e in TASKS + ["generic"] for t in TASKS)
+    logs = "".join(p.read_text() for p in (res / "logs" / "embed_batch").glob("*.log"))
+    assert logs.count("(computed)") == (len(METHODS) - 1) * len(TASKS) and "(reused" not in logs
 
 
 def test_full_run_tables(tiny_run):
@@ -97,9 +107,18 @@ def test_rerun_of_a_finished_run_does_nothing(tiny_run):
     assert job_counts(out.stdout).get("total", 0) == 0
 
 
-def test_same_config_and_seed_give_the_same_tables(tiny_run, tmp_path):
-    write_config(tmp_path)
+def test_same_config_and_seed_give_the_same_tables_however_the_work_is_batched(tiny_run, tmp_path):
+    """Another run of the same config, with one expert per transfer job and all tasks in one embedding job (the
+    tiny run: 4 and 4): the same tables and embeddings, value for value."""
+    write_config(tmp_path, execution={"experts_per_transfer_job": 1, "tasks_per_embed_job": 3})
     snakemake(tmp_path, "--cores", "2")
+    assert len(list((tmp_path / "results" / "transfer").glob("part-*.parquet"))) == 4
+    with h5py.File(tiny_run / "results" / "embeddings.h5") as a, h5py.File(tmp_path / "results" / "embeddings.h5") as b:
+        assert sorted(a) == sorted(b)
+        for method in a:
+            for task in a[method]:
+                for name in a[method][task]:
+                    np.testing.assert_array_equal(a[method][task][name][()], b[method][task][name][()])
     for table in ("transfer.parquet", "summary.parquet", "selection.parquet", "tasks.parquet"):
         a = pd.read_parquet(tiny_run / "results" / table).drop(columns=["path"], errors="ignore")
         b = pd.read_parquet(tmp_path / "results" / table).drop(columns=["path"], errors="ignore")

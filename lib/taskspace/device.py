@@ -21,21 +21,15 @@ def select_device(preference: str | None = None) -> torch.device:
     return torch.device(choice)
 
 
-_blas_threads: int | None = None
-
-
 def configure_threads(threads: int) -> None:
-    """Use ``threads`` CPU threads for torch ops and for numpy's BLAS (set per job, as jobs may share a process).
+    """Use ``threads`` CPU threads for torch ops and for numpy's BLAS: the cores the job was given.
 
-    numpy's BLAS pool is process-wide and by default as large as the machine: two jobs sharing a process would
-    each ask for every core, and the oversubscribed pool runs small matrix products several times slower.
+    numpy's BLAS pool is by default as large as the machine: two jobs side by side would each ask for every core,
+    and the oversubscribed pools run small matrix products several times slower.
     """
-    global _blas_threads
     threads = max(1, int(threads))
     if torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-    if _blas_threads != threads:
-        from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_limits
 
-        threadpool_limits(limits=threads, user_api="blas")
-        _blas_threads = threads
+    threadpool_limits(limits=threads, user_api="blas")

@@ -97,11 +97,12 @@ def read_task(path: str | os.PathLike, labels: bool = True) -> tuple[TaskData, d
 
 
 def save_checkpoint(path: str | os.PathLike, checkpoint: dict) -> None:
-    """Save a model checkpoint (weights + what made them) atomically."""
+    """Save a model checkpoint (weights + what made them) atomically. Saved through a file object, so the archive
+    inside does not take the temporary file's name: the same checkpoint always gives the same bytes."""
     import torch
 
-    with atomic_path(path) as tmp:
-        torch.save(checkpoint, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        torch.save(checkpoint, fh)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:

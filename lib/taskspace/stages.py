@@ -1,18 +1,17 @@
 """One function per workflow job: read the job's inputs, call the science, write its outputs atomically.
 
-The rules of the Snakefile call these (through ``workflow_scripts/`` or ``run:`` blocks); they are plain functions,
-usable without Snakemake.
+The rules of the Snakefile call these through ``workflow_scripts/``, each job in its own process; they are plain
+functions, usable without Snakemake.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
+import json
 import os
 import sys
 import time
 import traceback
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -29,7 +28,8 @@ GENERIC = "generic"
 
 @contextlib.contextmanager
 def job_log(path: str | os.PathLike | None) -> Iterator:
-    """A per-job log file (safe when several jobs share one process); a failure's traceback lands in it too."""
+    """The job's log file, its lines timed from the start of the job; a failure's traceback lands in it too. When
+    the job's stderr already goes to the same file (the workflow scripts send it there), lines are appended."""
     if path is None:
         yield lambda msg: None
         return
@@ -160,10 +160,16 @@ def train_probe(
             resolution=int(data.images.shape[1]),
             config=probe_cfg,
             seed=seed,
-            metrics=history,
+            metrics=_untimed(history),
         )
         write_table(pd.DataFrame(history, columns=_METRIC_COLUMNS), metrics, {"probe": probe_cfg, "seed": seed})
         save_checkpoint(output, ckpt)
+
+
+def _untimed(history: list[dict]) -> list[dict]:
+    """Per-epoch metrics without wall times: a checkpoint holds only what the same inputs reproduce, so retraining
+    on the same inputs gives the same bytes (and the work downstream of it is reused)."""
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
 
 
 _METRIC_COLUMNS = ["epoch", "steps", "lr", "train_loss", "train_accuracy", "seconds", "test_loss", "test_accuracy"]
@@ -260,7 +266,7 @@ def train_expert(
         ckpt = checkpoint(
             net.cpu(), role="expert", task=task, classes=list(data.class_names),
             normalization=probe_ckpt["normalization"], resolution=probe_ckpt["resolution"],
-            config=expert_cfg, seed=seed, metrics=history,
+            config=expert_cfg, seed=seed, metrics=_untimed(history),
         )
         write_table(df, metrics, {"experts": expert_cfg, "seed": seed, "task": task})
         save_checkpoint(output, ckpt)
@@ -269,78 +275,107 @@ def train_expert(
 # ---------------------------------------------------------------- transfer
 
 
-# Transfer jobs run many to a process (threads of the Snakemake process locally, a group job on a cluster): every
-# expert serves every task and every task is scored by every expert, so both stay loaded between jobs.
-@lru_cache(maxsize=16)
-def _cached_network(path: str, mtime_ns: int, size: int):
-    from .training import network_from_checkpoint
+def _stored_table_row(path: Path, key: dict) -> dict | None:
+    """The row stored at ``path`` when its key equals ``key``; None (with a warning if unreadable or made by
+    another version) otherwise."""
+    from .io import read_provenance
+    from .reuse import matches, unreadable
 
-    ckpt = load_checkpoint(path)
-    return network_from_checkpoint(ckpt), ckpt["normalization"]
-
-
-@lru_cache(maxsize=32)
-def _cached_inputs(path: str, mtime_ns: int, size: int, mean: tuple, std: tuple):
-    from .training import to_tensor
-
-    data, _ = read_task(path)
-    return data, to_tensor(data.images, {"mean": list(mean), "std": list(std)})
-
-
-def _file_key(path: str) -> tuple[str, int, int]:
-    st = os.stat(path)
-    return os.path.abspath(path), st.st_mtime_ns, st.st_size
-
-
-def load_network(path: str):
-    """The network of a checkpoint and its input normalisation, cached by (path, mtime, size)."""
-    return _cached_network(*_file_key(path))
-
-
-def load_inputs(path: str, normalization: dict):
-    """A task file's data and its images as a normalised tensor, cached by file and normalisation."""
-    return _cached_inputs(*_file_key(path), tuple(normalization["mean"]), tuple(normalization["std"]))
+    if not path.is_file():
+        return None
+    try:
+        stored_key = read_provenance(path).get("reuse_key")
+        if not matches(stored_key, key, str(path)):
+            return None
+        rows = read_table(path).to_dict("records")
+        if len(rows) != 1:
+            raise ValueError(f"{len(rows)} rows, expected 1")
+    except Exception as err:  # truncated or corrupt files raise from pyarrow in many ways
+        unreadable(path, err)
+        return None
+    return rows[0]
 
 
 def transfer_pair(
-    expert: str,
-    expert_ckpt: str,
-    task: str,
-    task_file: str,
-    transfer_cfg: dict,
-    output: str,
-    threads: int = 1,
-    log: str | None = None,
+    net, data, normalization: dict, expert: str, task: str, transfer_cfg: dict, device, images=None
 ) -> dict:
-    """Frozen ``expert`` features of ``task``'s images, a linear classifier on the train split, its test error."""
+    """One transfer pair: the frozen ``net``'s features of every image of ``data`` (``images``: its uint8 images as
+    a tensor, already on ``device``; batches converted there, under inference mode), a linear classifier on the
+    training split, its error on the test split; the table row."""
     import torch
 
-    from .transfer import extract_features, linear_probe_error, pair_row
+    from .transfer import image_features, linear_probe_error, pair_row
+
+    t1 = time.perf_counter()
+    if images is None:
+        images = torch.from_numpy(np.ascontiguousarray(data.images))
+    feats = image_features(net, images, normalization, int(transfer_cfg["batch_size"]), device)
+    t2 = time.perf_counter()
+    tr = torch.from_numpy(data.is_train)
+    y = torch.from_numpy(data.labels)
+    result = linear_probe_error(
+        feats[tr], y[tr], feats[~tr], y[~tr], len(data.class_names), float(transfer_cfg["l2"]),
+        int(transfer_cfg["max_iter"]),
+    )
+    t3 = time.perf_counter()
+    row = pair_row(expert, task, data.labels, data.is_train)
+    row.update(result)
+    row.update(classifier="logistic", l2=float(transfer_cfg["l2"]), seconds_load=0.0, seconds_features=t2 - t1,
+               seconds_fit=t3 - t2)
+    return row
+
+
+def transfer_batch(
+    experts: dict[str, str], columns: dict[str, list[str]], task_files: dict[str, str], transfer_cfg: dict,
+    output: str, store: str, threads: int = 1, log: str | None = None,
+) -> dict[str, list[list[str]]]:
+    """The transfer columns of a batch of experts: ``experts`` maps an expert to its checkpoint, ``columns`` an
+    expert to its targets, ``task_files`` a target to its task file. Each task file is read once and each expert
+    loaded once (when a pair of it is computed); tasks go through every expert of the batch that needs them.
+
+    A pair is computed only when no stored result under ``store`` has the same key: the sha256 of the expert
+    checkpoint and of the task file, and the transfer config (:mod:`taskspace.reuse`). Writes the batch's rows to
+    ``output`` (provenance: which pairs were computed, which reused) and returns those two lists of [expert, task].
+    """
+    from .reuse import file_digest, make_key
+    from .training import network_from_checkpoint
 
     with job_log(log) as say:
-        t0 = time.perf_counter()
         device = _configure(threads)
-        net, normalization = load_network(expert_ckpt)
-        data, x = load_inputs(task_file, normalization)
-        t1 = time.perf_counter()
-        feats = extract_features(net, x, int(transfer_cfg["batch_size"]), device)
-        t2 = time.perf_counter()
-        tr = torch.from_numpy(data.is_train)
-        y = torch.from_numpy(data.labels)
-        result = linear_probe_error(
-            feats[tr], y[tr], feats[~tr], y[~tr], len(data.class_names),
-            float(transfer_cfg["l2"]), int(transfer_cfg["max_iter"]),
-        )
-        t3 = time.perf_counter()
-        row = pair_row(expert, task, data.labels, data.is_train)
-        row.update(result)
-        row.update(
-            classifier="logistic", l2=float(transfer_cfg["l2"]), seconds_load=t1 - t0,
-            seconds_features=t2 - t1, seconds_fit=t3 - t2,
-        )
-        say(f"{expert} -> {task}: test error {row['test_error']:.4f}")
-        write_table(pd.DataFrame([row]), output, {"transfer": transfer_cfg})
-        return row
+        expert_digests = {e: file_digest(path) for e, path in sorted(experts.items())}
+        nets: dict[str, tuple] = {}
+        rows, done = [], {"computed": [], "reused": []}
+        for task in sorted({t for e in experts for t in columns[e]}):
+            task_digest, data, images, load = file_digest(task_files[task]), None, None, 0.0
+            for expert in sorted(e for e in experts if task in columns[e]):
+                key = make_key({"expert": expert_digests[expert], "task": task_digest}, transfer=transfer_cfg)
+                stored = Path(store) / "transfer" / expert / f"{task}.parquet"
+                row = _stored_table_row(stored, key)
+                if row is None:
+                    t0 = time.perf_counter()
+                    if expert not in nets:
+                        ckpt = load_checkpoint(experts[expert])
+                        nets[expert] = (network_from_checkpoint(ckpt).to(device), ckpt["normalization"])
+                    if data is None:  # read once; its uint8 images go to the device once for every expert
+                        import torch
+
+                        data, _ = read_task(task_files[task])
+                        images = torch.from_numpy(np.ascontiguousarray(data.images)).to(device)
+                    net, normalization = nets[expert]
+                    load = time.perf_counter() - t0
+                    row = transfer_pair(net, data, normalization, expert, task, transfer_cfg, device, images)
+                    row["seconds_load"] = load
+                    write_table(pd.DataFrame([row]), stored, {"transfer": transfer_cfg, "reuse_key": key})
+                    done["computed"].append([expert, task])
+                    say(f"{expert} -> {task}: test error {row['test_error']:.4f} (computed)")
+                else:
+                    done["reused"].append([expert, task])
+                    say(f"{expert} -> {task}: test error {row['test_error']:.4f} (reused: same inputs)")
+                rows.append(row)
+        table = pd.DataFrame(rows).sort_values(["expert", "task"], kind="mergesort")
+        write_table(table, output, {"transfer": transfer_cfg, "experts": sorted(experts), **done})
+        say(f"{len(done['computed'])} pairs computed, {len(done['reused'])} reused")
+        return done
 
 
 def gather_tables(inputs: list[str], output: str, provenance: dict | None = None) -> pd.DataFrame:
@@ -353,42 +388,83 @@ def gather_tables(inputs: list[str], output: str, provenance: dict | None = None
 # ---------------------------------------------------------------- embeddings
 
 
-def embed_task(
-    name: str, method: str, method_cfg: dict, probe: str, task_file: str, task: str, seed: int, output: str,
-    threads: int = 1, log: str | None = None,
-) -> None:
-    """Embed one task with the config entry ``name`` (registered ``method``); write one HDF5 file.
+def embed_tasks(
+    task_files: dict[str, str], methods: dict[str, tuple[str, dict]], probes: dict[str, str], seed: int,
+    output: str, store: str, threads: int = 1, log: str | None = None,
+) -> dict[str, list[list[str]]]:
+    """Every embedding of a batch of tasks (``task_files``: task -> task file), written to ``output`` in the layout of
+    ``embeddings.h5`` (a group per method entry, in it a group per task). ``methods`` maps a config entry's name to
+    (registered method, its embed config), ``probes`` a probe kind (pretrained, random) to its checkpoint; each
+    probe is loaded once.
 
-    Layout: dataset ``embedding`` plus the method's extra arrays (e.g. ``trivial``), provenance as root attrs.
+    An embedding is computed only when no stored one under ``store`` has the same key: the sha256 of the probe
+    checkpoint it reads and of the task file, the method, its config and the seed (:mod:`taskspace.reuse`); the
+    stored file (``store/embeddings/{name}/{task}.h5``: dataset ``embedding``, extra arrays such as ``trivial``,
+    provenance as attrs) is what ``output`` copies. Returns which (name, task) were computed and which reused.
     """
     import h5py
 
     from .embeddings import get_method
+    from .reuse import file_digest, make_key, matches, unreadable
     from .seeding import stable_seed
+    from .training import network_from_checkpoint
 
     with job_log(log) as say:
         device = _configure(threads)
-        m = get_method(method, method_cfg)
-        cached, normalization = load_network(probe)
-        net = copy.deepcopy(cached)  # methods add hooks and freeze weights; jobs may share the process
-        try:
-            data, _ = read_task(task_file, labels=m.uses_labels)
-            train = data.is_train
-            emb = m.embed(net, data.images[train], data.labels[train] if m.uses_labels else None, normalization,
-                          device, stable_seed(seed, "embed", name, task))
-        except (FloatingPointError, TaskDataError) as err:
-            raise type(err)(f"task {task!r}, embedding method {name!r}: {err}") from err
-        arrays = {"embedding": emb.vector, **emb.extras}
-        bad = [key for key, value in arrays.items() if not np.isfinite(value).all()]
-        if bad:
-            raise FloatingPointError(f"task {task!r}, embedding method {name!r}: non-finite values in {bad}")
-        with atomic_path(output) as tmp, h5py.File(tmp, "w") as f:
-            for key, value in arrays.items():
-                f.create_dataset(key, data=value.astype(np.float32 if value.dtype == np.float32 else np.float64))
-            f.attrs.update(_h5_attrs({"method": method, "name": name, "task": task, "probe": str(probe),
-                                      "seed": seed, "config": method_cfg, "taskspace_version": __version__,
-                                      **emb.attrs}))
-        say(f"{name} embedding of {task}: shape {tuple(emb.vector.shape)}")
+        digests = {kind: file_digest(path) for kind, path in probes.items()}
+        checkpoints: dict[str, dict] = {}
+        done = {"computed": [], "reused": []}
+        files: dict[str, dict[str, Path]] = {name: {} for name in methods}
+        for task in sorted(task_files):
+            task_digest = file_digest(task_files[task])
+            loaded: dict[bool, object] = {}
+            for name in sorted(methods):
+                registered, method_cfg = methods[name]
+                m = get_method(registered, method_cfg)
+                key = make_key({"probe": digests[m.probe], "task": task_digest}, method=registered, name=name,
+                               config=method_cfg, seed=seed)
+                stored = Path(store) / "embeddings" / name / f"{task}.h5"
+                files[name][task] = stored
+                reuse = False
+                if stored.is_file():
+                    try:
+                        with h5py.File(stored, "r") as f:
+                            reuse = matches(json.loads(f.attrs["reuse_key"]), key, str(stored))
+                    except Exception as err:  # truncated or corrupt HDF5 raises OSError, KeyError, ...
+                        unreadable(stored, err)
+                if reuse:
+                    done["reused"].append([name, task])
+                    say(f"{name} embedding of {task}: reused (same inputs)")
+                    continue
+                if m.probe not in checkpoints:
+                    checkpoints[m.probe] = load_checkpoint(probes[m.probe])
+                ckpt = checkpoints[m.probe]
+                try:
+                    if m.uses_labels not in loaded:
+                        loaded[m.uses_labels] = read_task(task_files[task], labels=m.uses_labels)[0]
+                    data = loaded[m.uses_labels]
+                    train = data.is_train
+                    emb = m.embed(network_from_checkpoint(ckpt), data.images[train],
+                                  data.labels[train] if m.uses_labels else None, ckpt["normalization"], device,
+                                  stable_seed(seed, "embed", name, task))
+                except (FloatingPointError, TaskDataError) as err:
+                    raise type(err)(f"task {task!r}, embedding method {name!r}: {err}") from err
+                arrays = {"embedding": emb.vector, **emb.extras}
+                bad = [k for k, value in arrays.items() if not np.isfinite(value).all()]
+                if bad:
+                    raise FloatingPointError(f"task {task!r}, embedding method {name!r}: non-finite values in {bad}")
+                with atomic_path(stored) as tmp, h5py.File(tmp, "w") as f:
+                    for k, value in arrays.items():
+                        f.create_dataset(k, data=value.astype(np.float32 if value.dtype == np.float32 else np.float64))
+                    f.attrs.update(_h5_attrs({"method": registered, "name": name, "task": task,
+                                              "probe": str(probes[m.probe]), "seed": seed, "config": method_cfg,
+                                              "taskspace_version": __version__, **emb.attrs}))
+                    f.attrs["reuse_key"] = json.dumps(key, sort_keys=True)
+                done["computed"].append([name, task])
+                say(f"{name} embedding of {task}: shape {tuple(emb.vector.shape)} (computed)")
+        gather_embeddings(files, output)
+        say(f"{len(done['computed'])} embeddings computed, {len(done['reused'])} reused")
+        return done
 
 
 def _h5_attrs(values: dict) -> dict:
@@ -422,23 +498,50 @@ def read_embeddings(files: dict[str, str]) -> dict:
     return {task: read_embedding_file(path) for task, path in files.items()}
 
 
+def read_method_group(path: str | os.PathLike, name: str) -> dict:
+    """{task: Embedding} of the method entry ``name`` in an ``embeddings.h5``-layout file."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        if name not in f:
+            raise KeyError(f"{path}: no embeddings of method {name!r}; it has {sorted(f)}")
+        return {task: embedding_from_group(group) for task, group in f[name].items()}
+
+
 def gather_embeddings(files: dict[str, dict[str, str]], output: str) -> None:
-    """``results/embeddings.h5``: a group per method, a group per task holding its datasets, attrs copied."""
+    """An ``embeddings.h5``-layout file: a group per method, in it a group per task with the datasets and attrs of
+    that task's embedding file (``files``: method -> task -> file)."""
     import h5py
 
     with atomic_path(output) as tmp, h5py.File(tmp, "w") as out:
-        for method, per_task in files.items():
+        for method, per_task in sorted(files.items()):
             group = out.create_group(method)
-            for task, path in per_task.items():
+            for task, path in sorted(per_task.items()):
                 with h5py.File(path, "r") as f:
                     f.copy(f, group, name=task)
 
 
-def compute_distances(name: str, method: str, method_cfg: dict, files: dict[str, str], output: str) -> None:
-    """``results/distances/{name}.parquet``: every score of the method from every task (source) to every other."""
+def merge_embeddings(parts: list[str], output: str) -> None:
+    """``results/embeddings.h5`` from the batch files of the embedding jobs (same layout, disjoint tasks)."""
+    import h5py
+
+    with atomic_path(output) as tmp, h5py.File(tmp, "w") as out:
+        for path in parts:
+            with h5py.File(path, "r") as f:
+                for method in sorted(f):
+                    group = out.require_group(method)
+                    for task in sorted(f[method]):
+                        if task in group:
+                            raise ValueError(f"{path}: task {task!r} of method {method!r} is in two batches")
+                        f.copy(f[method][task], group, name=task)
+
+
+def compute_distances(name: str, method: str, method_cfg: dict, embeddings: str, output: str) -> None:
+    """``results/distances/{name}.parquet``: every score of the method from every task (source) to every other,
+    from ``embeddings`` (an embeddings.h5)."""
     from .embeddings import get_method
 
-    df = get_method(method, method_cfg).distances(read_embeddings(files))
+    df = get_method(method, method_cfg).distances(read_method_group(embeddings, name))
     write_table(_label_distances(name, df), output, {"method": name, "registered": method, "config": method_cfg})
 
 
@@ -450,29 +553,79 @@ def _label_distances(name: str, df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
+def _embeddings_digest(embeddings: dict) -> str:
+    """sha256 over every task's arrays (name, dtype, shape, bytes), tasks and arrays in sorted order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for task in sorted(embeddings):
+        e = embeddings[task]
+        for key, value in sorted({"embedding": e.vector, **e.extras}.items()):
+            value = np.ascontiguousarray(value)
+            h.update(f"{task}/{key}/{value.dtype.str}/{value.shape}".encode())
+            h.update(value.tobytes())
+    return h.hexdigest()
+
+
+def _table_digest(df: pd.DataFrame) -> str:
+    """sha256 of a table's values (timing columns aside): equal for equal content, whatever the file's bytes."""
+    import hashlib
+
+    kept = df[[c for c in df.columns if not c.startswith("seconds")]].reset_index(drop=True)
+    return hashlib.sha256(pd.util.hash_pandas_object(kept, index=False).to_numpy().tobytes()).hexdigest()
+
+
 def learn_model2vec(
-    name: str, method_cfg: dict, transfer: str, files: dict[str, str], output: str, model: str,
-    log: str | None = None, threads: int = 1,
-) -> None:
-    """MODEL2VEC: leave-one-target-out distances (``output``) and the biases fitted on every target (``model``)."""
+    name: str, method_cfg: dict, transfer: str, embeddings: str, output: str, model: str,
+    log: str | None = None, threads: int = 1, store: str | None = None,
+) -> bool:
+    """MODEL2VEC: leave-one-target-out distances (``output``) and the biases fitted on every target (``model``),
+    on the ``base`` method's embeddings in ``embeddings`` (an embeddings.h5).
+
+    With a ``store``, the fit is reused when the base embeddings' arrays, the transfer table's values and the
+    config are identical to a stored fit's (:mod:`taskspace.reuse`). Returns whether it was computed.
+    """
     import h5py
 
     from .embeddings.model2vec import leave_one_target_out
+    from .reuse import make_key, matches, place, unreadable
 
     with job_log(log) as say:
         _configure(threads)
-        embeddings = read_embeddings(files)
-        df, full = leave_one_target_out(embeddings, read_table(transfer), method_cfg, GENERIC)
-        write_table(_label_distances(name, df), output, {"method": name, "registered": "model2vec",
-                                                          "config": method_cfg})
-        with atomic_path(model) as tmp, h5py.File(tmp, "w") as f:
+        base = read_method_group(embeddings, method_cfg["base"])
+        table = read_table(transfer)
+        key = make_key({"embeddings": _embeddings_digest(base), "transfer": _table_digest(table)}, name=name,
+                       config=method_cfg)
+        stored = Path(store) / "model2vec" / name if store else None
+        if stored is not None and (stored / "key.json").is_file():
+            try:
+                if matches(json.loads((stored / "key.json").read_text()), key, str(stored)):
+                    place(stored / "distances.parquet", output)
+                    place(stored / "model.h5", model)
+                    say(f"{name}: reused (same base embeddings, transfer table and config)")
+                    return False
+            except Exception as err:  # a partial store: missing file, unreadable key
+                unreadable(stored, err)
+        targets = (stored / "distances.parquet", stored / "model.h5") if stored is not None else (output, model)
+        if stored is not None:
+            (stored / "key.json").unlink(missing_ok=True)
+        df, full = leave_one_target_out(base, table, method_cfg, GENERIC)
+        write_table(_label_distances(name, df), targets[0], {"method": name, "registered": "model2vec",
+                                                              "config": method_cfg})
+        with atomic_path(targets[1]) as tmp, h5py.File(tmp, "w") as f:
             f.create_dataset("experts", data=np.array(full.experts, dtype=object), dtype=h5py.string_dtype())
             f.create_dataset("model_embeddings", data=full.model_embeddings)
             f.create_dataset("biases", data=full.biases)
             f.attrs.update(_h5_attrs({"method": name, "base": method_cfg["base"], "config": method_cfg,
                                       "temperature": full.temperature, "final_loss": full.losses[-1],
                                       "taskspace_version": __version__}))
-        say(f"{name}: {len(embeddings)} experts, final training loss {full.losses[-1]:.4f}")
+        if stored is not None:
+            with atomic_path(stored / "key.json") as tmp:
+                tmp.write_text(json.dumps(key, sort_keys=True))
+            place(targets[0], output)
+            place(targets[1], model)
+        say(f"{name}: {len(base)} experts, final training loss {full.losses[-1]:.4f} (computed)")
+        return True
 
 
 # ---------------------------------------------------------------- selection

@@ -60,3 +60,12 @@ def transfer_pairs(matrices: list[MetaTask], generic: str) -> list[tuple[str, st
     """Every (expert, target) pair any meta-task needs, the generic expert on each target included, sorted."""
     pairs = {(e, t) for m in matrices for t in m.targets for e in (*m.experts, generic)}
     return sorted(pairs)
+
+
+def batches(names: list[str], size: int) -> dict[str, list[str]]:
+    """``names`` in consecutive chunks of at most ``size``, keyed "000", "001", ... (the jobs of a batched stage)."""
+    if size < 1:
+        raise ValueError(f"batch size must be >= 1, got {size}")
+    chunks = [list(names[i:i + size]) for i in range(0, len(names), size)]
+    width = max(3, len(str(max(0, len(chunks) - 1))))
+    return {f"{i:0{width}d}": chunk for i, chunk in enumerate(chunks)}

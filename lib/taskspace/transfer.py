@@ -16,6 +16,23 @@ def extract_features(net: Network, x: torch.Tensor, batch_size: int, device: tor
     return torch.cat(out) if out else torch.empty(0, net.num_features, dtype=torch.float64)
 
 
+@torch.inference_mode()
+def image_features(
+    net: Network, images: torch.Tensor, normalization: dict, batch_size: int, device: torch.device
+) -> torch.Tensor:
+    """Penultimate features of uint8 images (N, H, W, 3), as float64 on the CPU. The images stay uint8 where they
+    are (put them on the job's device once, to serve several networks) and each batch is converted and normalised
+    on ``device``, exactly as :func:`taskspace.training.to_tensor` does."""
+    net.eval().to(device)
+    mean = torch.tensor(normalization["mean"], device=device).view(1, -1, 1, 1)
+    std = torch.tensor(normalization["std"], device=device).view(1, -1, 1, 1)
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i : i + batch_size].to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+        out.append(net.forward_features((x - mean) / std).double().cpu())
+    return torch.cat(out) if out else torch.empty(0, net.num_features, dtype=torch.float64)
+
+
 def standardize(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor]:
     """Z-score every tensor with the mean/std of ``train`` (constant features get std 1)."""
     mean = train.mean(0, keepdim=True)

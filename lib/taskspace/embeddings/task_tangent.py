@@ -13,6 +13,29 @@ import pandas as pd
 from . import Embedding, EmbeddingMethod, pairwise_long, register_method, stack
 
 
+def kernel_matrix(gradients: list[np.ndarray]) -> np.ndarray:
+    """Task Tangent Kernel (eq. 7): mean over networks of gradient cosines between every pair of tasks."""
+    if not gradients:
+        raise ValueError("kernel_matrix needs at least one task")
+    shape = np.shape(gradients[0])
+    if len(shape) != 2 or any(np.shape(g) != shape for g in gradients):
+        raise ValueError(f"all gradients must share one (networks, D) shape, got {[np.shape(g) for g in gradients]}")
+    kernel = np.zeros((len(gradients), len(gradients)))
+    for i in range(shape[0]):
+        rows = np.stack([np.asarray(g[i], dtype=np.float64) for g in gradients])
+        if not np.isfinite(rows).all():
+            raise FloatingPointError(f"non-finite gradient of network {i}")
+        norms = np.linalg.norm(rows, axis=1)
+        if (norms == 0).any():
+            raise ValueError(f"zero gradient of network {i} for task(s) {np.flatnonzero(norms == 0).tolist()}")
+        unit = rows / norms[:, None]
+        kernel += unit @ unit.T
+    kernel = np.clip(kernel / shape[0], -1.0, 1.0)
+    kernel = 0.5 * (kernel + kernel.T)
+    np.fill_diagonal(kernel, 1.0)
+    return kernel
+
+
 @register_method("ttk")
 class TaskTangentKernel(EmbeddingMethod):
     """Only the probe checkpoint's input normalisation is used (the random probe's, never its weights)."""
@@ -40,7 +63,5 @@ class TaskTangentKernel(EmbeddingMethod):
         return Embedding(grads.astype(np.float32), attrs)
 
     def distances(self, embeddings: dict[str, Embedding]) -> pd.DataFrame:
-        from .ttk import kernel_matrix
-
         names, grads = stack(embeddings)
         return pairwise_long(names, 1.0 - kernel_matrix(list(grads)), "")

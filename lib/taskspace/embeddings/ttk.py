@@ -193,26 +193,3 @@ def task_gradients(
         mean = total / len(picks)
         rows.append(count_sketch(mean, sketch_dim, _derive_seed(net_seed, 2)).float().cpu().numpy())
     return np.stack(rows)
-
-
-def kernel_matrix(gradients: list[np.ndarray]) -> np.ndarray:
-    """Task Tangent Kernel (eq. 7): mean over networks of gradient cosines between every pair of tasks."""
-    if not gradients:
-        raise ValueError("kernel_matrix needs at least one task")
-    shape = np.shape(gradients[0])
-    if len(shape) != 2 or any(np.shape(g) != shape for g in gradients):
-        raise ValueError(f"all gradients must share one (networks, D) shape, got {[np.shape(g) for g in gradients]}")
-    kernel = np.zeros((len(gradients), len(gradients)))
-    for i in range(shape[0]):
-        rows = np.stack([np.asarray(g[i], dtype=np.float64) for g in gradients])
-        if not np.isfinite(rows).all():
-            raise FloatingPointError(f"non-finite gradient of network {i}")
-        norms = np.linalg.norm(rows, axis=1)
-        if (norms == 0).any():
-            raise ValueError(f"zero gradient of network {i} for task(s) {np.flatnonzero(norms == 0).tolist()}")
-        unit = rows / norms[:, None]
-        kernel += unit @ unit.T
-    kernel = np.clip(kernel / shape[0], -1.0, 1.0)
-    kernel = 0.5 * (kernel + kernel.T)
-    np.fill_diagonal(kernel, 1.0)
-    return kernel

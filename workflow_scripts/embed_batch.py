@@ -1,0 +1,16 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from taskspace.stages import embed_tasks
+
+embed_tasks(
+    dict(zip(snakemake.params.tasks, snakemake.input.tasks)),
+    {name: tuple(entry) for name, entry in snakemake.params.methods.items()},
+    {kind: path for kind, path in snakemake.input.items() if kind != "tasks"},
+    snakemake.params.seed,
+    snakemake.output[0],
+    snakemake.params.store,
+    snakemake.threads,
+    snakemake.log[0],
+)

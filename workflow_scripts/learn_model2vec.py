@@ -1,0 +1,17 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from taskspace.stages import learn_model2vec
+
+learn_model2vec(
+    snakemake.wildcards.method,
+    snakemake.params.method,
+    snakemake.input.transfer,
+    snakemake.input.embeddings,
+    snakemake.output.distances,
+    snakemake.output.model,
+    snakemake.log[0],
+    snakemake.threads,
+    snakemake.params.store,
+)

@@ -1,0 +1,13 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from taskspace.stages import score
+
+score(
+    snakemake.input.transfer,
+    list(snakemake.input.distances),
+    snakemake.output.selection,
+    snakemake.output.summary,
+    snakemake.params.meta_tasks,
+)

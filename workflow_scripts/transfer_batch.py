@@ -1,0 +1,16 @@
+import sys
+
+sys.stderr = open(snakemake.log[0], "w")
+
+from taskspace.stages import transfer_batch
+
+transfer_batch(
+    dict(zip(snakemake.params.experts, snakemake.input.experts)),
+    snakemake.params.columns,
+    dict(zip(snakemake.params.targets, snakemake.input.tasks)),
+    snakemake.params.transfer,
+    snakemake.output[0],
+    snakemake.params.store,
+    snakemake.threads,
+    snakemake.log[0],
+)
