@@ -1,11 +1,13 @@
 """How planning (``snakemake -n``) grows with the study: dry-run time and peak memory at 50, 200 and 1,460 tasks.
 
-    python benchmarks/bench_plan.py [--tasks 50 200 1460] [--full 50 100 200] [--write configs/paper_scale.yaml]
+    python benchmarks/bench_plan.py [--tasks 50 200 1460] [--full 50 100 200] [--bank 1460]
+                                    [--write configs/paper_scale.yaml]
 
 Each study is shaped like the Task2Vec paper's: every task split and embedded by every default method, 156
 experts (or all tasks when fewer), and the transfer pairs of two meta-tasks, "inat_cub" (50 targets x 50
 experts) and "mixed" (50 targets x 26 experts). ``--full`` also plans full task x expert matrices (every task a
-target of every expert), whose pair count grows with the square of the task count. Nothing is run; each dry run
+target of every expert), whose pair count grows with the square of the task count; ``--bank N`` plans the full
+matrix of N tasks x the 156-expert bank (1,460: 227,760 pairs). Nothing is run; each dry run
 is a fresh process, timed, reporting its own peak resident memory.
 ``--write`` saves the 1,460-task study as a config file (the paper-scale config shipped in configs/).
 """
@@ -33,7 +35,7 @@ DOMAINS, CLADES = 4, 5
 PAPER_EXPERTS = 156
 
 
-def study_config(n_tasks: int, full: bool = False) -> dict:
+def study_config(n_tasks: int, full: bool = False, bank: bool = False) -> dict:
     """A synthetic study of ``n_tasks`` tasks shaped like the paper's (see the module docstring)."""
     orders = math.ceil(n_tasks / (DOMAINS * CLADES))
     config = {
@@ -50,6 +52,9 @@ def study_config(n_tasks: int, full: bool = False) -> dict:
     step = n_tasks / min(PAPER_EXPERTS, n_tasks)
     experts = [tasks[int(i * step)] for i in range(min(PAPER_EXPERTS, n_tasks))]
     config["experts"] = {"tasks": experts}
+    if bank:  # every task a target of every expert of the bank
+        config["meta_tasks"] = {"full": {"targets": "all", "experts": "all"}}
+        return config
     config["meta_tasks"] = {
         "inat_cub": {"targets": experts[:50], "experts": experts[:50]},
         "mixed": {"targets": tasks[-50:], "experts": experts[::max(1, len(experts) // 26)][:26]},
@@ -88,6 +93,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, nargs="*", default=[50, 200, 1460])
     parser.add_argument("--full", type=int, nargs="*", default=[])
+    parser.add_argument("--bank", type=int, nargs="*", default=[], help="full matrices of N tasks x 156 experts")
     parser.add_argument("--write", type=Path, help="write the 1,460-task study config here")
     args = parser.parse_args()
     if args.write:
@@ -97,10 +103,11 @@ def main() -> None:
         print(f"wrote {args.write}")
     print("| study | tasks | jobs | dry-run s | peak MiB | ms per job |")
     print("|---|---|---|---|---|---|")
-    studies = [(n, False) for n in args.tasks] + [(n, True) for n in args.full]
-    for n, full in studies:
-        seconds, mib, jobs = dry_run(study_config(n, full))
-        label = "full matrix" if full else "meta-tasks 50x50 + 50x26"
+    studies = [(n, "meta") for n in args.tasks] + [(n, "full") for n in args.full] + [(n, "bank") for n in args.bank]
+    for n, kind in studies:
+        seconds, mib, jobs = dry_run(study_config(n, kind == "full", kind == "bank"))
+        label = {"meta": "meta-tasks 50x50 + 50x26", "full": "full matrix",
+                 "bank": f"full matrix x {min(PAPER_EXPERTS, n)} experts"}[kind]
         print(f"| {label} | {n} | {jobs} | {seconds:.1f} | {mib:.0f} | {1000 * seconds / max(jobs, 1):.2f} |",
               flush=True)
 
