@@ -132,7 +132,9 @@ def main() -> None:
                            check=True, capture_output=True)
             other_work = workdir.parent / f"{workdir.name}-{args.compare[:10]}"
             other_work.mkdir(exist_ok=True)
-            shutil.copy(args.config, other_work / "config.yaml")
+            config = Path(args.config).resolve()  # a config of the repository: that revision's own version of it
+            inside = config.is_relative_to(REPO) and (other / config.relative_to(REPO)).is_file()
+            shutil.copy(other / config.relative_to(REPO) if inside else config, other_work / "config.yaml")
             runs[f"revision {args.compare[:10]}"] = (other, other_work, [])
         for _ in range(args.cold_repeats):
             for repo, work, times in runs.values():
