@@ -71,7 +71,7 @@ def import_seconds() -> float:
 
 def forward_only(workdir: Path, workers: int = 2) -> float:
     """Each expert (and the probe) over each task's images once, in ``workers`` threads of one torch thread each."""
-    import pandas as pd
+    import h5py
 
     from taskspace.device import configure_threads
     from taskspace.io import load_checkpoint, read_task
@@ -80,22 +80,33 @@ def forward_only(workdir: Path, workers: int = 2) -> float:
     import torch
 
     res = workdir / "results"
-    tasks = pd.read_parquet(res / "tasks.parquet")
-    names = sorted(tasks.task[tasks.role == "task"])
-    experts = {n: res / "experts" / f"{n}.pt" for n in names} | {"generic": res / "probe" / "probe.pt"}
+    names = []  # the tasks (not the probe's source task), from the task files: tasks.parquet may not exist yet
+    for path in sorted((res / "tasks").glob("*.h5")):
+        with h5py.File(path, "r") as f:
+            if f.attrs.get("role") == "task":
+                names.append(path.stem)
+    experts = {n: res / "experts" / f"{n}.pt" for n in names if (res / "experts" / f"{n}.pt").is_file()}
+    experts["generic"] = res / "probe" / "probe.pt"
     images = {n: read_task(res / "tasks" / f"{n}.h5")[0].images for n in names}
     ckpts = {e: load_checkpoint(p) for e, p in experts.items()}
     nets = {e: (network_from_checkpoint(c), c["normalization"]) for e, c in ckpts.items()}  # before the clock
-    inputs = {(e, t): to_tensor(images[t], nets[e][1]) for e in experts for t in names}
+    def norm_key(e):
+        return repr(sorted(nets[e][1].items()))
+
+    # one float tensor per task and input normalisation (experts fine-tuned from one probe share it)
+    tensors = {(norm_key(e), t): None for e in experts for t in names}
+    tensors = {(k, t): to_tensor(images[t], nets[next(e for e in experts if norm_key(e) == k)][1])
+               for k, t in tensors}
+    pairs = [(e, t) for e in experts for t in names]
 
     def one(pair):
         configure_threads(1)
-        extract_features(nets[pair[0]][0], inputs[pair], 256, torch.device("cpu"))
+        extract_features(nets[pair[0]][0], tensors[norm_key(pair[0]), pair[1]], 256, torch.device("cpu"))
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(lambda _: configure_threads(1), range(workers)))
         start = time.perf_counter()
-        list(pool.map(one, list(inputs)))
+        list(pool.map(one, pairs))
     return time.perf_counter() - start
 
 

@@ -3,9 +3,9 @@
 A pair is the expert's forward pass over every image of the target (the batched job's own code path:
 ``taskspace.transfer.image_features``, uint8 images on the job's device, converted there per batch, under inference
 mode) and the linear classifier fitted on the training features (``linear_probe_error``: L-BFGS on the CPU, whatever
-the device). Both are measured here, on random weights and images of the given shape (the cost does not depend on
-the values, except the fit's number of iterations, capped by ``--max-iter``; the fit is measured at the cap, its
-worst case), medians of ``--repeats``:
+the device). Both are measured here, on random weights and images of the given shape, medians of ``--repeats``.
+The forward cost does not depend on the values; the fit's does, through its number of iterations (random labels on
+random features; printed, with the cap ``--max-iter`` that bounds it on real data):
 
     python benchmarks/bench_pair_cost.py --arch resnet34 --resolution 224 --images 512 \\
         --fit-samples 4000 --classes 100 [--device cuda] [--threads 2]
