@@ -4,7 +4,9 @@
     python benchmarks/bench_fidelity.py packaged/results --levels entry group --block packaged --readme README.md
 
 Prints the summary table with a 95% bootstrap interval (over targets) for each method's mean relative error
-increase, each selection claim with its numbers and the paired bootstrap interval of every difference it claims,
+increase, each selection claim with its numbers and the paired bootstrap interval of every difference it claims
+(the verdict is read from those intervals: REPRODUCED / NOT REPRODUCED when they exclude 0, else NOT
+DISTINGUISHABLE),
 and per method the Spearman correlation between its symmetric distance and the taxonomic distance (``--levels``,
 coarsest first, the task's own level last: domain > clade > order for the synthetic world), the mean taxonomic
 distance to each task's nearest neighbour, and the Spearman correlation between the Fisher norm ||F||_1 (embedding
@@ -89,11 +91,8 @@ def report(results: Path, levels: list[str] = LEVELS, meta_task: str | None = No
         lines += [f"The best candidate expert beats the generic probe on {better} of {n} targets, by at least 10% "
                   f"relative error on {clearly}.", ""]
     lines += ["Claims:", ""]
-    for claim in selection_claims(summary, boot=boot):
-        verdict = "REPRODUCED" if claim.reproduced else "NOT REPRODUCED"
-        if claim.significant is not None:
-            verdict += " (interval excludes 0)" if claim.significant else " (within noise)"
-        lines.append(f"- {verdict}: {claim.text}. {claim.evidence}.")
+    for claim in selection_claims(selection):
+        lines.append(f"- {claim.verdict}: {claim.text}. {claim.evidence}.")
     lines += ["", "| method | Spearman(distance, taxonomic distance) | nearest neighbour's taxonomic distance "
               "| Spearman(Fisher norm, best expert's error) |", "|---|---|---|---|"]
     chance = taxonomy.to_numpy()[~np.eye(len(taxonomy), dtype=bool)].mean()

@@ -84,84 +84,93 @@ def interval(samples: np.ndarray | pd.Series, level: float = 0.95) -> tuple[floa
     return float(lo), float(hi)
 
 
+REPRODUCED = "REPRODUCED"
+NOT_REPRODUCED = "NOT REPRODUCED"
+NOT_DISTINGUISHABLE = "NOT DISTINGUISHABLE"
+
+
 @dataclass
 class Claim:
     text: str
-    reproduced: bool
+    verdict: str  # REPRODUCED / NOT REPRODUCED / NOT DISTINGUISHABLE, read from the paired intervals only
     evidence: str
-    significant: bool | None = None  # every claimed ordering's bootstrap interval excludes 0 (None: not computed)
+
+    @property
+    def reproduced(self) -> bool:
+        return self.verdict == REPRODUCED
 
 
-def selection_claims(summary: pd.DataFrame, generic: str = "generic", boot: pd.DataFrame | None = None) -> list[Claim]:
-    """The papers' selection claims checked against the summary (mean relative error increase, in %).
+def _ordering_verdict(intervals: list[tuple[float, float]]) -> str:
+    """Claimed orderings "a beats b" (lower is better), each with the interval of mean(a) - mean(b): reproduced when
+    every interval lies below 0, not reproduced when one lies above 0 (the opposite ordering holds), otherwise the
+    data cannot tell."""
+    if all(hi < 0 for _, hi in intervals):
+        return REPRODUCED
+    if any(lo > 0 for lo, _ in intervals):
+        return NOT_REPRODUCED
+    return NOT_DISTINGUISHABLE
 
-    With ``boot`` (:func:`bootstrap_means` of the same selection), each claimed ordering "a beats b" also gets the
-    95% bootstrap interval of mean(a) - mean(b) over targets, and the claim is marked significant when every one
-    of its intervals lies below 0.
+
+def selection_claims(selection: pd.DataFrame, generic: str = "generic", resamples: int = 2000, seed: int = 0
+                     ) -> list[Claim]:
+    """The papers' selection claims checked against a selection table (one meta-task), each verdict read from the
+    paired 95% bootstrap intervals over targets (:func:`bootstrap_means`), never from two point estimates.
+
+    "A beats B" is REPRODUCED when the interval of mean(A) - mean(B) lies below 0, NOT REPRODUCED when it lies
+    above 0, NOT DISTINGUISHABLE when it contains 0. The evidence gives the means (relative error increase, %) and
+    every interval.
     """
-    s = summary.set_index("method")["mean_relative_increase"] * 100
+    boot = bootstrap_means(selection, resamples=resamples, seed=seed)
+    s = selection.groupby("method")["relative_increase"].mean() * 100
     claims = []
 
     def have(*names: str) -> bool:
-        return all(n in s.index for n in names)
+        return all(n in s.index and n in boot for n in names)
 
-    def beats(claim: Claim, *pairs: tuple[str, str]) -> Claim:
-        if boot is None or not all(a in boot and b in boot for a, b in pairs):
-            return claim
-        notes, below = [], []
+    def ordering(text: str, means: str, *pairs: tuple[str, str]) -> Claim:
+        notes, intervals = [], []
         for a, b in pairs:
             lo, hi = interval(100 * (boot[a] - boot[b]))
             notes.append(f"{a} - {b}: {s[a] - s[b]:+.1f} points, 95% CI [{lo:+.1f}, {hi:+.1f}]")
-            below.append(hi < 0)
-        claim.evidence += "; " + "; ".join(notes)
-        claim.significant = all(below)
-        return claim
+            intervals.append((lo, hi))
+        return Claim(text, _ordering_verdict(intervals), "; ".join([means, *notes]))
+
+    def pct(*names: str) -> str:
+        return ", ".join(f"{n} {s[n]:+.1f}%" for n in names)
 
     if have("task2vec.asym", generic, "random"):
-        claims.append(beats(Claim(
+        claims.append(ordering(
             "asymmetric Task2Vec beats the generic expert, which beats random (Achille et al. Table 1)",
-            bool(s["task2vec.asym"] < s[generic] < s["random"]),
-            f"task2vec.asym {s['task2vec.asym']:+.1f}%, generic {s[generic]:+.1f}%, random {s['random']:+.1f}%",
-        ), ("task2vec.asym", generic), (generic, "random")))
+            pct("task2vec.asym", generic, "random"), ("task2vec.asym", generic), (generic, "random")))
     if have("task2vec.asym", "task2vec.sym"):
-        claims.append(beats(Claim(
+        claims.append(ordering(
             "asymmetric Task2Vec beats symmetric Task2Vec (Achille et al. Table 1: +10.0% vs +42.5% on iNat+CUB)",
-            bool(s["task2vec.asym"] < s["task2vec.sym"]),
-            f"task2vec.asym {s['task2vec.asym']:+.1f}%, task2vec.sym {s['task2vec.sym']:+.1f}%",
-        ), ("task2vec.asym", "task2vec.sym")))
+            pct("task2vec.asym", "task2vec.sym"), ("task2vec.asym", "task2vec.sym")))
     if have("model2vec", "task2vec.asym"):
-        claims.append(beats(Claim(
+        claims.append(ordering(
             "MODEL2VEC improves on asymmetric Task2Vec (Achille et al. Table 1: +6.8% vs +10.0% on iNat+CUB)",
-            bool(s["model2vec"] < s["task2vec.asym"]),
-            f"model2vec {s['model2vec']:+.1f}%, task2vec.asym {s['task2vec.asym']:+.1f}%",
-        ), ("model2vec", "task2vec.asym")))
+            pct("model2vec", "task2vec.asym"), ("model2vec", "task2vec.asym")))
     if have("ttk", "task2vec_random.asym", "pseudotask_random.asym"):
-        others = min(s["task2vec_random.asym"], s["pseudotask_random.asym"])
-        claims.append(beats(Claim(
-            "TTK clearly beats Task2Vec and PseudoTask on a randomly initialised probe (Wallace et al. Fig. 6)",
-            bool(s["ttk"] < 0.75 * others),
-            f"ttk {s['ttk']:+.1f}%, task2vec_random.asym {s['task2vec_random.asym']:+.1f}%, "
-            f"pseudotask_random.asym {s['pseudotask_random.asym']:+.1f}%",
-        ), ("ttk", "task2vec_random.asym"), ("ttk", "pseudotask_random.asym")))
+        claims.append(ordering(
+            "TTK beats Task2Vec and PseudoTask on a randomly initialised probe (Wallace et al. Fig. 6)",
+            pct("ttk", "task2vec_random.asym", "pseudotask_random.asym"),
+            ("ttk", "task2vec_random.asym"), ("ttk", "pseudotask_random.asym")))
     if have("pseudotask.asym", "task2vec.asym"):
+        lo, hi = interval(100 * (boot["pseudotask.asym"] - boot["task2vec.asym"]))
         gap = s["pseudotask.asym"] - s["task2vec.asym"]
-        claim = Claim(
-            "PseudoTask lands within a few points of Task2Vec (Wallace et al. Table 1)",
-            bool(abs(gap) <= 5.0),
-            f"pseudotask.asym {s['pseudotask.asym']:+.1f}% vs task2vec.asym {s['task2vec.asym']:+.1f}% "
-            f"({gap:+.1f} points; 'a few' read as <= 5)",
-        )
-        if boot is not None and "pseudotask.asym" in boot and "task2vec.asym" in boot:
-            lo, hi = interval(100 * (boot["pseudotask.asym"] - boot["task2vec.asym"]))
-            claim.evidence += f"; 95% CI of the gap [{lo:+.1f}, {hi:+.1f}]"
-            claim.significant = bool(-5.0 <= lo and hi <= 5.0)
-        claims.append(claim)
+        verdict = (REPRODUCED if -5.0 <= lo and hi <= 5.0 else NOT_REPRODUCED if hi < -5.0 or lo > 5.0
+                   else NOT_DISTINGUISHABLE)
+        claims.append(Claim(
+            "PseudoTask lands within a few points of Task2Vec (Wallace et al. Table 1; 'a few' read as <= 5)",
+            verdict, f"{pct('pseudotask.asym', 'task2vec.asym')}; gap {gap:+.1f} points, 95% CI [{lo:+.1f}, {hi:+.1f}]"))
     for method, paper in (("pseudotask.asym", "20.4% vs 39.2%"), ("task2vec.asym", "8.9% vs 39.2%")):
         if have(method, "domain"):
             name = "PseudoTask on the pretrained probe" if method.startswith("pseudo") else "asymmetric Task2Vec"
-            claims.append(beats(Claim(
-                f"{name} beats average features (Wallace et al. Table 1: {paper})",
-                bool(s[method] < s["domain"]),
-                f"{method} {s[method]:+.1f}%, domain {s['domain']:+.1f}%",
-            ), (method, "domain")))
+            claims.append(ordering(f"{name} beats average features (Wallace et al. Table 1: {paper})",
+                                   pct(method, "domain"), (method, "domain")))
+    for score, paper in (("leep", "20.8%"),):
+        if have(score, "task2vec.asym"):
+            claims.append(ordering(
+                f"asymmetric Task2Vec beats LEEP, which runs every expert (Wallace et al. Table 1: LEEP {paper})",
+                pct("task2vec.asym", score), ("task2vec.asym", score)))
     return claims
