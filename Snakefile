@@ -13,8 +13,8 @@
 #                                    each pair and embedding with the digests of its inputs (reused when equal)
 #   distances/{method}.parquet       method (selector: name or name.kind), embedding, kind, source, target, distance
 #   model2vec/{method}.h5            MODEL2VEC model embeddings and biases fitted on every target
-#   selection.parquet, summary.parquet   one block of rows per meta-task (column meta_task)
-#   plots/*.png                      of the first meta-task
+#   selection.parquet, summary.parquet, comparisons.parquet   one block of rows per meta-task (column meta_task)
+#   plots/{meta_task}/*.png, *.csv   the papers' figures and the summary/comparison tables of the report
 #   logs/{rule}/..., benchmarks/{rule}/...
 
 from snakemake.utils import min_version
@@ -23,6 +23,9 @@ min_version("9.0")
 
 
 configfile: "config.yaml"
+
+
+report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
@@ -45,6 +48,10 @@ rule all:
         "results/transfer.parquet",
         "results/embeddings.h5",
         "results/summary.parquet",
-        "results/plots/selection_violin.png",
-        "results/plots/summary.png",
+        "results/comparisons.parquet",
+        expand(
+            "results/plots/{meta_task}/{figure}",
+            meta_task=META_TASK_NAMES,
+            figure=PLOTS,
+        ),
         expand("results/experts/{task}.pt", task=EXPERT_TASKS),  # the whole declared bank

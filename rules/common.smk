@@ -11,7 +11,14 @@ from taskspace.embeddings import get_method
 from taskspace.errors import ConfigError
 from taskspace.data import plan_tasks
 from taskspace.probes import plan_probe, probe_config
-from taskspace.study import batches, expert_tasks, meta_tasks, transfer_pairs
+from taskspace.study import (
+    batches,
+    expert_tasks,
+    meta_tasks,
+    rerank_selectors,
+    taxonomy_levels,
+    transfer_pairs,
+)
 
 # Schema check (defaults filled in) and the task plan: bad input stops here, before any job runs.
 validate_config(config)
@@ -35,6 +42,21 @@ EXPERT_TASKS = expert_tasks(config, TASKS)  # tasks that get a fine-tuned expert
 EXPERTS = EXPERT_TASKS + [GENERIC]
 # The meta-tasks scored (target x expert matrices); only their (expert, target) pairs are computed.
 META_TASKS = meta_tasks(config, TASKS, EXPERT_TASKS)
+META_TASK_NAMES = [m.name for m in META_TASKS]
+# What plot_selection writes per meta-task (results/plots/{meta_task}/...).
+PLOTS = [
+    "selection_violin.png",
+    "summary.png",
+    "cost_frontier.png",
+    "distance_heatmaps.png",
+    "task_maps.png",
+    "norm_vs_error.png",
+    "taxonomy_curve.png",
+    "summary.csv",
+    "comparisons.csv",
+]
+# Taxonomy levels above a task, coarsest first (tasks.parquet columns): the figures' groups and distances.
+TAXONOMY_LEVELS = taxonomy_levels([PLAN[t] for t in TASKS])
 # Every (expert, target) pair of the declared matrices, as one column of targets per expert.
 COLUMNS = {}
 for _expert, _task in transfer_pairs(META_TASKS, GENERIC):
@@ -55,6 +77,13 @@ DERIVED_METHODS = [
     m for m in METHODS if get_method(*METHOD_CONFIGS[m]).derived
 ]  # learned from other embeddings and the transfer matrix (MODEL2VEC)
 EMBED_METHODS = [m for m in METHODS if m not in DERIVED_METHODS]
+# Two-stage selectors: their embeddings and scores must be configured (the full names are checked when scoring).
+rerank_selectors(
+    config["selection"]["rerank"],
+    METHODS,
+    config["transfer"]["scores"],
+    entries_only=True,
+)
 PROBE_FILES = {
     "pretrained": "results/probe/probe.pt",
     "random": "results/probe/random.pt",

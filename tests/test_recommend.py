@@ -117,3 +117,35 @@ def test_bad_input_is_named(tiny_run, tmp_path):
     with pytest.raises(TaskDataError, match=r"class 'only-class' has no image files"):
         recommend(tiny_run, empty.parent, method="domain", progress=False)
     assert main(["recommend", str(flat), "--run", str(tmp_path)]) == 2  # not a run: an error, not a traceback
+
+
+def test_a_per_expert_score_runs_every_expert_as_the_transfer_stage_did(tiny_run, tmp_path, capsys):
+    """The run's own training images: LogME of each expert equals the transfer stage's score_logme for that pair
+    (it is invariant to the order of images and of classes); experts ranked by it, highest first."""
+    folder = export_task(tiny_run, TASK, tmp_path / "birds")
+    rec = recommend(tiny_run, folder, method="logme", threads=1)
+    transfer = pd.read_parquet(tiny_run / "results" / "transfer.parquet")
+    expected = transfer[transfer.task == TASK].set_index("expert")["score_logme"]
+    got = rec.table.set_index("expert")["score"]
+    assert sorted(got.index) == sorted(p.stem for p in (tiny_run / "results" / "experts").glob("*.pt"))
+    np.testing.assert_allclose(got.to_numpy(), expected.loc[got.index].to_numpy(), rtol=1e-4)
+    assert list(rec.table.columns) == ["rank", "expert", "score", "distance", "seconds"]
+    assert rec.table.score.is_monotonic_decreasing and (rec.table.seconds > 0).all()
+    assert rec.embedding is None and rec.selector == "logme"
+    err = capsys.readouterr().err
+    assert f"logme: running each of {len(got)} experts" in err
+    assert all(f"  {e}: logme " in err for e in got.index)  # the time of each expert is printed
+
+    base = recommend(tiny_run, folder, method="domain", progress=False)
+    rerank = recommend(tiny_run, folder, method="domain", rerank="logme", shortlist=2, progress=False)
+    assert rerank.selector == "domain>logme@2"
+    head = rerank.table.iloc[:2]
+    assert set(head.expert) == set(base.table.expert.iloc[:2])  # only the shortlist is re-ranked
+    np.testing.assert_allclose(head.score.to_numpy(), got.loc[head.expert].to_numpy())
+    assert head.score.is_monotonic_decreasing
+    assert list(rerank.table.expert.iloc[2:]) == list(base.table.expert.iloc[2:]) and rerank.table.score.iloc[2:].isna().all()
+    with pytest.raises(ConfigError, match="--rerank: unknown score 'logmee'"):
+        recommend(tiny_run, folder, method="domain", rerank="logmee", progress=False)
+    flat = export_task(tiny_run, TASK, tmp_path / "flat", labelled=False)
+    with pytest.raises(TaskDataError, match="needs labels"):
+        recommend(tiny_run, flat, method="leep", progress=False)

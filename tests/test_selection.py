@@ -257,3 +257,83 @@ def test_plots_write_png_for_a_small_table(tmp_path):
     with pytest.raises(ValueError, match="absent"):
         plot_selection(transfer, selection, tmp_path / "bad.png", order=["Z"])
     assert np.isclose(row(selection, "random", "Y")["hit"], 1.0)
+
+
+def scored_transfer() -> pd.DataFrame:
+    """Targets X, Y, Z with candidates a, b, c (errors below) and a score column `logme` (higher = better)."""
+    errors = {"X": {"a": 0.1, "b": 0.2, "c": 0.4}, "Y": {"a": 0.3, "b": 0.2, "c": 0.1},
+              "Z": {"a": 0.2, "b": 0.4, "c": 0.1}}
+    logme = {"X": {"a": 3.0, "b": 2.0, "c": 1.0},   # ordered like the errors: picks a, the optimum
+             "Y": {"a": 3.0, "b": 2.0, "c": 1.0},   # reversed: picks a, error 0.3 vs optimum 0.1
+             "Z": {"a": 1.0, "b": float("nan"), "c": 2.0}}  # undefined for b: no choice on Z
+    rows = [(e, t, err) for t, per in errors.items() for e, err in per.items()]
+    df = transfer_table(rows)
+    df["score_logme"] = [logme[t][e] for e, t, _ in rows]
+    return df
+
+
+def test_a_per_expert_score_picks_the_highest_and_skips_targets_where_it_is_undefined():
+    selection, summary = score_selection(scored_transfer(), None)
+    assert row(selection, "logme", "X")["chosen"] == "a" and row(selection, "logme", "X")["hit"] == 1.0
+    y = row(selection, "logme", "Y")
+    assert y["chosen"] == "a" and y["relative_increase"] == pytest.approx(2.0)
+    assert y["rank_corr"] == pytest.approx(-1.0)  # -score ordered against the error
+    assert row(selection, "logme", "X")["rank_corr"] == pytest.approx(1.0)
+    assert "Z" not in set(selection.loc[selection["method"] == "logme", "target"])
+    s = summary.set_index("method")
+    assert s.loc["logme", "n_targets"] == 2 and s.loc["logme", "n_skipped"] == 1
+    assert s.loc["logme", "kind"] == "per-expert" and s.loc["logme", "cost"] == 3.0  # every candidate runs
+    assert s.loc["oracle", "n_targets"] == 3 and s.loc["oracle", "n_skipped"] == 0
+    assert list(summary["method"]) == ["oracle", "logme", "random"]
+    with pytest.raises(ValueError, match="score_hscore"):
+        score_selection(scored_transfer(), None, scores=["hscore"])
+
+
+def test_two_stage_selector_reranks_only_the_embedding_shortlist():
+    transfer = scored_transfer()
+    # the embedding ranks c, b, a on every target
+    distances = distance_table([("emb", e, t, d) for t in "XYZ" for e, d in {"c": 1.0, "b": 2.0, "a": 3.0}.items()])
+    selection, summary = score_selection(transfer, distances, rerank=[("emb", "logme", 2), ("emb", "logme", 1)])
+    # X: shortlist {c, b}, logme prefers b (2 > 1): error 0.2 vs optimum 0.1
+    x = row(selection, "emb>logme@2", "X")
+    assert x["chosen"] == "b" and x["relative_increase"] == pytest.approx(1.0)
+    # composite ranking b, c (shortlist by score), then a: errors 0.2, 0.4, 0.1 -> Spearman of ranks (1,2,3) vs it
+    assert x["rank_corr"] == pytest.approx(spearman([1, 2, 3], [0.2, 0.4, 0.1]))
+    # k = 1 is the embedding's own choice
+    assert row(selection, "emb>logme@1", "X")["chosen"] == row(selection, "emb", "X")["chosen"] == "c"
+    # Z: b is shortlisted at k = 2 and its score is undefined: skipped; at k = 1 only c is shortlisted: chosen
+    assert "Z" not in set(selection.loc[selection["method"] == "emb>logme@2", "target"])
+    assert row(selection, "emb>logme@1", "Z")["chosen"] == "c"
+    s = summary.set_index("method")
+    assert s.loc["emb>logme@2", "kind"] == "two-stage" and s.loc["emb>logme@2", "cost"] == 3.0  # 1 + k
+    assert s.loc["emb>logme@2", "n_skipped"] == 1 and s.loc["emb>logme@1", "n_skipped"] == 0
+    assert s.loc["emb", "cost"] == 1.0 and s.loc["random", "cost"] == 0.0 and s.loc["oracle", "cost"] == 3.0
+    assert list(summary["method"]) == ["oracle", "emb", "logme", "emb>logme@1", "emb>logme@2", "random"]
+    with pytest.raises(ValueError, match="'nope' has no distances"):
+        score_selection(transfer, distances, rerank=[("nope", "logme", 2)])
+
+
+def test_summary_intervals_bracket_the_mean_and_are_seeded():
+    rng = np.random.default_rng(0)
+    rows = [(e, f"t{i}", float(rng.uniform(0.1, 0.5))) for i in range(30) for e in ("a", "b", "c")]
+    transfer = transfer_table(rows)
+    distances = distance_table([("m", e, f"t{i}", float(rng.uniform())) for i in range(30) for e in "abc"])
+    _, summary = score_selection(transfer, distances, bootstrap={"resamples": 500, "seed": 3})
+    s = summary.set_index("method")
+    for method in ("m", "random"):
+        assert s.loc[method, "mean_relative_increase_lo"] < s.loc[method, "mean_relative_increase"] \
+            < s.loc[method, "mean_relative_increase_hi"]
+        assert s.loc[method, "top1_hit_rate_lo"] <= s.loc[method, "top1_hit_rate"] <= s.loc[method, "top1_hit_rate_hi"]
+    assert s.loc["oracle", "mean_relative_increase_lo"] == s.loc["oracle", "mean_relative_increase_hi"] == 0.0
+    again = score_selection(transfer, distances, bootstrap={"resamples": 500, "seed": 3})[1]
+    pd.testing.assert_frame_equal(summary, again)
+    other = score_selection(transfer, distances, bootstrap={"resamples": 500, "seed": 4})[1]
+    assert not other["mean_relative_increase_lo"].equals(summary["mean_relative_increase_lo"])
+
+
+def test_reference_cub_inat_keeps_its_published_figures_with_intervals(reference):
+    s = reference[3].set_index("method")
+    assert abs(100 * s.loc["ttk", "mean_relative_increase"] - 23.94) < 0.005
+    lo, hi = s.loc["ttk", ["mean_relative_increase_lo", "mean_relative_increase_hi"]]
+    assert lo < s.loc["ttk", "mean_relative_increase"] < hi and hi - lo > 0.05  # 50 targets: a wide interval
+    assert s.loc["ttk", "cost"] == 1.0 and s.loc["random", "cost"] == 0.0 and s.loc["oracle", "cost"] == 49.0

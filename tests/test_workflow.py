@@ -17,6 +17,10 @@ METHODS = ["domain", "task2vec", "task2vec_mc", "pseudotask", "ttk", "model2vec"
 SELECTORS = ["domain", "model2vec", "pseudotask.asym", "pseudotask.sym", "pseudotask_random.asym",
              "pseudotask_random.sym", "task2vec.asym", "task2vec.sym", "task2vec_mc.asym", "task2vec_mc.sym",
              "task2vec_random.asym", "task2vec_random.sym", "ttk"]
+SCORES = ["hscore", "hscore_shrunk", "leep", "logme", "nce", "transrate"]  # per-expert, from transfer.parquet
+TWO_STAGE = ["domain>logme@1"]  # tiny.yaml's selection.rerank
+FIGURES = ["selection_violin.png", "summary.png", "cost_frontier.png", "distance_heatmaps.png", "task_maps.png",
+           "norm_vs_error.png", "taxonomy_curve.png"]
 
 
 def test_dry_run_plans_every_stage_in_batches(tmp_path):
@@ -30,7 +34,7 @@ def test_dry_run_plans_every_stage_in_batches(tmp_path):
     assert counts["embed_batch"] == 2  # 3 tasks, 2 a job, every method
     assert counts["compute_distances"] == 1 and counts["learn_model2vec"] == 1
     # splits, tasks table, 2 probes, experts, 2 transfer jobs + gather, 2 embedding jobs + gather, distances,
-    # MODEL2VEC, score, plot, all
+    # MODEL2VEC, score, plot (one meta-task), all
     assert counts["total"] == (n + 1) + 1 + 2 + n + 3 + 3 + 1 + 1 + 1 + 1 + 1
     assert not (tmp_path / "results").exists()
 
@@ -57,7 +61,7 @@ def test_full_run_tables(tiny_run):
 
     transfer = pd.read_parquet(res / "transfer.parquet")
     expected = {"expert", "task", "test_error", "test_accuracy", "train_accuracy", "n_train", "n_test", "n_classes",
-                "fit_iterations"}
+                "fit_iterations", *(f"score_{s}" for s in SCORES)}
     assert expected <= set(transfer.columns)
     assert len(transfer) == len(TASKS) * (len(TASKS) + 1)
     assert set(transfer.expert) == set(TASKS) | {"generic"}
@@ -67,11 +71,30 @@ def test_full_run_tables(tiny_run):
     for row in transfer.itertuples():
         assert row.n_train == sizes.n_train[row.task] and row.n_test == sizes.n_test[row.task]
 
+    # per-expert scores on the training split: H-score is undefined there (n <= 512 features), the others are not
+    assert transfer.score_hscore.isna().all() and transfer[[f"score_{s}" for s in SCORES[1:]]].notna().all().all()
+    assert (transfer.score_leep <= 0).all() and (transfer.score_nce <= 0).all()  # log-likelihoods
+
     summary = pd.read_parquet(res / "summary.parquet")
-    assert list(summary.method) == ["oracle", *SELECTORS, "generic", "random"]
+    assert list(summary.method) == ["oracle", *SELECTORS, *SCORES, *TWO_STAGE, "generic", "random"]
+    s = summary.set_index("method")
+    assert s.loc["hscore", "n_targets"] == 0 and s.loc["hscore", "n_skipped"] == len(TASKS)  # counted, not picked
+    assert (s.loc[SCORES[1:], "n_targets"] == len(TASKS)).all()
+    assert list(s.loc[["domain", "logme", "domain>logme@1", "random"], "cost"]) == [1.0, 2.0, 2.0, 0.0]
+    assert list(s.loc[SCORES[1:] + SELECTORS, "kind"].unique()) == ["per-expert", "embedding"]
+    ok = s.mean_relative_increase.notna()
+    assert (s.mean_relative_increase_lo[ok] <= s.mean_relative_increase[ok] + 1e-12).all()
+    assert (s.mean_relative_increase[ok] <= s.mean_relative_increase_hi[ok] + 1e-12).all()
+    comparisons = pd.read_parquet(res / "comparisons.parquet")
+    compared = len(summary) - 1  # every pair once; hscore chose on no target: nothing to pair
+    assert len(comparisons) == compared * (compared - 1) // 2
+    assert "hscore" not in set(comparisons.method_a) | set(comparisons.method_b)
+    assert (comparisons.n_targets == len(TASKS)).all()
+    assert comparisons.verdict.isin(["not distinguishable", *(f"{m} better" for m in summary.method)]).all()
     oracle = summary.set_index("method").loc["oracle"]
     assert oracle.mean_relative_increase == 0 and oracle.top1_hit_rate == 1
-    assert (summary.mean_relative_increase.drop(index=0) >= -1).all()
+    chose = summary[summary.method != "hscore"]  # hscore chose on no target (below)
+    assert (chose.mean_relative_increase >= -1).all()
     selection = pd.read_parquet(res / "selection.parquet")
     assert set(selection.target) == set(TASKS)
     chosen = selection[selection.method == "domain"]
@@ -94,8 +117,10 @@ def test_full_run_tables(tiny_run):
         assert f["ttk"][TASKS[0]]["embedding"].shape == (2, 1024)  # networks x sketch
     with h5py.File(res / "model2vec" / "model2vec.h5") as f:
         assert f["biases"].shape == (len(TASKS), 4800)
-    for png in ("selection_violin.png", "summary.png"):
-        assert (res / "plots" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for png in FIGURES:
+        assert (res / "plots" / "all" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    table = pd.read_csv(res / "plots" / "all" / "summary.csv")
+    assert list(table.method) == list(summary.method)
     with h5py.File(res / "tasks" / f"{TASKS[0]}.h5") as f:
         assert f["images"].dtype == np.uint8 and f["images"].shape[1:] == (16, 16, 3)
         assert f.attrs["task"] == TASKS[0]
@@ -119,7 +144,7 @@ def test_same_config_and_seed_give_the_same_tables_however_the_work_is_batched(t
             for task in a[method]:
                 for name in a[method][task]:
                     np.testing.assert_array_equal(a[method][task][name][()], b[method][task][name][()])
-    for table in ("transfer.parquet", "summary.parquet", "selection.parquet", "tasks.parquet"):
+    for table in ("transfer.parquet", "summary.parquet", "selection.parquet", "comparisons.parquet", "tasks.parquet"):
         a = pd.read_parquet(tiny_run / "results" / table).drop(columns=["path"], errors="ignore")
         b = pd.read_parquet(tmp_path / "results" / table).drop(columns=["path"], errors="ignore")
         a = a.drop(columns=[c for c in a.columns if c.startswith("seconds")])

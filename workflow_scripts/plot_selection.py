@@ -5,9 +5,9 @@ sys.stderr = open(snakemake.log[0], "w")
 from taskspace.stages import plot
 
 plot(
-    snakemake.input.transfer,
-    snakemake.input.selection,
-    snakemake.input.summary,
-    snakemake.output.violin,
-    snakemake.output.bars,
+    snakemake.wildcards.meta_task,
+    dict(snakemake.input.items()) | {"distances": list(snakemake.input.distances)},
+    dict(snakemake.output.items()),
+    list(snakemake.params.levels),
+    int(snakemake.params.seed),
 )

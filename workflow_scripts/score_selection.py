@@ -10,4 +10,7 @@ score(
     snakemake.output.selection,
     snakemake.output.summary,
     snakemake.params.meta_tasks,
+    comparisons=snakemake.output.comparisons,
+    selection_cfg=snakemake.params.selection,
+    scores=list(snakemake.params.scores),
 )

@@ -72,7 +72,7 @@ def _recommend(args: argparse.Namespace) -> None:
     rec = recommend(
         args.run, args.folder, method=args.method, kind=args.kind,
         experts=args.experts.split(",") if args.experts else None, name=args.name, threads=args.threads,
-        progress=not args.quiet,
+        progress=not args.quiet, rerank=args.rerank, shortlist=args.shortlist,
     )
     if args.top:
         rec.table = rec.table.head(args.top)
@@ -82,7 +82,8 @@ def _recommend(args: argparse.Namespace) -> None:
     classes = f"{rec.n_classes} classes" if rec.n_classes else "unlabelled"
     skipped = f", {len(rec.skipped)} files skipped" if rec.skipped else ""
     print(f"task {rec.task!r} ({rec.folder}): {rec.n_images} images, {classes}{skipped}")
-    print(f"experts ranked by {rec.selector} (lower = better):")
+    order = "higher score = better" if "score" in rec.table.columns else "lower = better"
+    print(f"experts ranked by {rec.selector} ({order}):")
     print(rec.table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
@@ -156,7 +157,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("folder", help="the new dataset: FOLDER/<class>/<images>, or FOLDER/<images>")
     p.add_argument("--run", default=".", help="the finished run: its working directory or its results folder")
-    p.add_argument("--method", help="an embedding method of the run (default: task2vec, or pseudotask if unlabelled)")
+    p.add_argument("--method", help="an embedding method of the run (default: task2vec, or pseudotask if unlabelled), "
+                   "or a per-expert score (leep, nce, hscore, hscore_shrunk, logme, transrate), which runs every "
+                   "expert on the images")
+    p.add_argument("--rerank", metavar="SCORE", help="re-rank the --shortlist experts nearest by the embedding with a "
+                   "per-expert score (runs only those experts)")
+    p.add_argument("--shortlist", type=int, default=5, help="experts --rerank runs (default: 5)")
     p.add_argument("--kind", help="which score of the method: asym (default where there is one) or sym")
     p.add_argument("--experts", help="comma-separated experts to rank (default: every expert of the run)")
     p.add_argument("--name", help="the new task's name, which seeds its embedding (default: the folder's name)")

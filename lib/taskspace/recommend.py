@@ -48,10 +48,14 @@ class Recommendation:
     n_images: int
     n_classes: int | None
     skipped: list[str]
-    table: pd.DataFrame
-    embedding: Embedding  # the new task's embedding (of the base method, for MODEL2VEC)
+    table: pd.DataFrame  # rank, expert, distance; a score's columns (score, seconds) where experts were run
+    embedding: Embedding | None  # the new task's embedding (of the base method, for MODEL2VEC); None for a score
 
     def as_dict(self) -> dict:
+        def value(v):
+            return v if isinstance(v, str) else int(v) if isinstance(v, (int, np.integer)) else (
+                float(v) if np.isfinite(v) else None)
+
         return {
             "method": self.method,
             "selector": self.selector,
@@ -60,10 +64,7 @@ class Recommendation:
             "n_images": self.n_images,
             "n_classes": self.n_classes,
             "skipped": self.skipped,
-            "experts": [
-                {"rank": int(r.rank), "expert": str(r.expert), "distance": float(r.distance)}
-                for r in self.table.itertuples(index=False)
-            ],
+            "experts": [{k: value(v) for k, v in row.items()} for row in self.table.to_dict("records")],
         }
 
 
@@ -209,6 +210,52 @@ def _default_method(available: list[str], labelled: bool) -> str:
     )
 
 
+def score_experts(
+    results: Path, task: FolderTask, experts: list[str], score: str, threads: int = 1, progress: bool = True,
+    batch_size: int = 64,
+) -> pd.DataFrame:
+    """Run each expert of ``experts`` on the new task's images and compute the transferability ``score`` (as the
+    transfer stage does, on every image); columns expert, score, seconds (that expert's load, pass and score).
+    Says so on stderr, with the time per expert, unless ``progress`` is False."""
+    import sys
+    import time
+
+    import torch
+
+    from .io import load_checkpoint
+    from .stages import _configure, transfer_scores
+    from .training import network_from_checkpoint
+    from .transfer import image_features
+
+    if task.labels is None or len(task.class_names) < 2:
+        raise TaskDataError(f"{task.path}: the per-expert score {score!r} needs labels: one sub-folder per class, "
+                            "at least 2")
+    device = _configure(threads)
+    images = torch.from_numpy(np.ascontiguousarray(task.images)).to(device)
+    say = (lambda msg: print(msg, file=sys.stderr)) if progress else (lambda msg: None)
+    say(f"{score}: running each of {len(experts)} experts on the {len(task.images)} images")
+    rows = []
+    for expert in experts:
+        t0 = time.perf_counter()
+        path = results / "experts" / f"{expert}.pt"
+        if not path.is_file():
+            raise ConfigError(f"--experts: {expert!r} has no checkpoint {path}")
+        ckpt = load_checkpoint(path)
+        net = network_from_checkpoint(ckpt).to(device)
+        feats = image_features(net, images, ckpt["normalization"], batch_size, device)
+        value = transfer_scores(net, feats, task.labels, [score], device, f"expert {expert!r} on {task.path}")
+        seconds = time.perf_counter() - t0
+        rows.append({"expert": expert, "score": value[f"score_{score}"], "seconds": seconds})
+        say(f"  {expert}: {score} {rows[-1]['score']:.4f} ({seconds:.2f} s)")
+    return pd.DataFrame(rows, columns=["expert", "score", "seconds"])
+
+
+def _score_table(scored: pd.DataFrame) -> pd.DataFrame:
+    """Experts ranked by a score (highest first; an undefined score last), distance = -score."""
+    table = scored.assign(distance=-scored["score"])
+    return table.sort_values(["distance", "expert"], kind="mergesort", na_position="last")
+
+
 def recommend(
     run: str | os.PathLike,
     folder: str | os.PathLike,
@@ -218,12 +265,90 @@ def recommend(
     name: str | None = None,
     threads: int = 1,
     progress: bool = True,
+    rerank: str | None = None,
+    shortlist: int = 5,
 ) -> Recommendation:
     """Embed the images of ``folder`` with ``method`` as the run did and rank the run's experts for it.
 
     ``kind`` picks the score of methods with several (``sym`` or ``asym``, default ``asym``); ``name`` is the new
     task's name (it seeds the embedding as a task name does in the run; default: the folder's name).
+    ``method`` may also be a per-expert transferability score (``logme``, ``leep``, ...: every expert runs on the
+    images); ``rerank`` a score that re-ranks the ``shortlist`` experts nearest by the embedding method.
     """
+    from .transferability import SCORES
+
+    if method in SCORES:
+        if rerank:
+            raise ConfigError(f"--rerank re-ranks an embedding's shortlist; --method {method!r} is already a "
+                              "per-expert score")
+        return _recommend_by_score(run, folder, method, experts, name, threads, progress)
+    if rerank is not None and rerank not in SCORES:
+        raise ConfigError(f"--rerank: unknown score {rerank!r}; there are {sorted(SCORES)}")
+    if rerank is not None and shortlist < 1:
+        raise ConfigError(f"--shortlist must be >= 1, got {shortlist}")
+    rec = _recommend_by_embedding(run, folder, method, kind, experts, name, threads, progress)
+    if rerank is None:
+        return rec
+    results = results_folder(run)
+    table = rec.table.rename(columns={"distance": "embedding_distance"})
+    task = read_folder(Path(folder), _resolution_of_run(results), progress=False)
+    short = table.head(shortlist)[["expert", "embedding_distance"]]
+    scored = score_experts(results, task, list(short["expert"]), rerank, threads, progress)
+    head = _score_table(short.merge(scored, on="expert")).drop(columns="distance")
+    out = pd.concat([head, table.iloc[shortlist:][["expert", "embedding_distance"]]], ignore_index=True)
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    rec.table = out[["rank", "expert", "score", "embedding_distance", "seconds"]]
+    rec.selector = f"{rec.selector}>{rerank}@{shortlist}"
+    return rec
+
+
+def _resolution_of_run(results: Path) -> int:
+    """The run's working resolution (from tasks.parquet, else the probe checkpoint)."""
+    from .io import load_checkpoint
+
+    tasks = results / "tasks.parquet"
+    if tasks.is_file():
+        df = pd.read_parquet(tasks, columns=["role", "resolution"])
+        rows = df[df["role"] == "task"]["resolution"]
+        if len(rows):
+            return int(rows.iloc[0])
+    return int(load_checkpoint(results / "probe" / PROBE_FILES["pretrained"])["resolution"])
+
+
+def _recommend_by_score(run, folder, score: str, experts: list[str] | None, name: str | None, threads: int,
+                        progress: bool) -> Recommendation:
+    """Rank the run's experts by a per-expert score: every expert runs on the folder's images."""
+    results = results_folder(run)
+    found = sorted(p.stem for p in (results / "experts").glob("*.pt")) if (results / "experts").is_dir() else []
+    if experts:
+        missing = sorted(set(experts) - set(found))
+        if missing:
+            raise ConfigError(f"--experts: the run has no expert checkpoint for {missing}")
+        found = sorted(set(experts))
+    if not found:
+        raise ConfigError(f"{results / 'experts'}: no expert checkpoints to run")
+    folder = Path(folder)
+    task = read_folder(folder, _resolution_of_run(results), progress=progress)
+    table = _score_table(score_experts(results, task, found, score, threads, progress)).reset_index(drop=True)
+    table.insert(0, "rank", np.arange(1, len(table) + 1))
+    return Recommendation(
+        method=score, selector=score, task=name or folder.resolve().name, folder=str(folder),
+        n_images=len(task.images), n_classes=len(task.class_names) or None, skipped=task.skipped,
+        table=table[["rank", "expert", "score", "distance", "seconds"]], embedding=None,
+    )
+
+
+def _recommend_by_embedding(
+    run: str | os.PathLike,
+    folder: str | os.PathLike,
+    method: str | None = None,
+    kind: str | None = None,
+    experts: list[str] | None = None,
+    name: str | None = None,
+    threads: int = 1,
+    progress: bool = True,
+) -> Recommendation:
+    """Embed the images of ``folder`` with the embedding ``method`` as the run did and rank the experts by it."""
     from .embeddings import get_method
     from .io import load_checkpoint
     from .stages import _configure

@@ -3,6 +3,11 @@
 Inputs are long tables (see `score_selection`); the scores are those of Task2Vec (Table 1) and of the CUB+iNat
 protocol of Wallace et al.: the relative error increase of the chosen expert over the best available expert,
 the target's own expert never being a candidate.
+
+Four kinds of selector are scored alike: embedding distances (one probe pass over the new task), per-expert
+transferability scores computed by the transfer stage (LEEP, LogME, ...; every expert runs on the new task), a
+two-stage selector that shortlists the k nearest experts by an embedding and re-ranks them by a score (1 + k passes),
+and the references (oracle, random, generic). Each summary row carries that cost and 95% bootstrap intervals.
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ ORACLE = "oracle"
 RANDOM = "random"
 REFERENCE_METHODS = (ORACLE, RANDOM)
 HIT_TOLERANCE = 1e-12
+SCORE_PREFIX = "score_"  # transfer.parquet column of a per-expert score: score_<name>, higher = better transfer
+KINDS = ("reference", "embedding", "per-expert", "two-stage")
 
 TRANSFER_COLUMNS = ("expert", "task", "test_error", "n_test")
 DISTANCE_COLUMNS = ("method", "source", "target", "distance")
@@ -33,12 +40,19 @@ SELECTION_COLUMNS = (
 )
 SUMMARY_COLUMNS = (
     "method",
+    "kind",
+    "cost",
     "n_targets",
+    "n_skipped",
     "mean_optimal_error",
     "mean_chosen_error",
     "mean_relative_increase",
+    "mean_relative_increase_lo",
+    "mean_relative_increase_hi",
     "median_relative_increase",
     "top1_hit_rate",
+    "top1_hit_rate_lo",
+    "top1_hit_rate_hi",
     "mean_rank_corr",
 )
 
@@ -89,9 +103,15 @@ def _check_distances(distances: pd.DataFrame | None, generic: str) -> pd.DataFra
     _require_columns(distances, DISTANCE_COLUMNS, "distance")
     d = distances.loc[:, list(DISTANCE_COLUMNS)].copy()
     d["distance"] = pd.to_numeric(d["distance"], errors="raise").astype(float)
+    from .transferability import SCORES
+
     reserved = sorted(set(d["method"]) & {*REFERENCE_METHODS, generic})
     if reserved:
         raise ValueError(f"distance table: method name(s) {reserved} are reserved for the reference selections")
+    reserved = sorted(m for m in set(d["method"]) if m in SCORES or ">" in m)
+    if reserved:
+        raise ValueError(f"distance table: method name(s) {reserved} are reserved for per-expert scores and "
+                         "two-stage selectors")
     bad = d[~np.isfinite(d["distance"])]
     if len(bad):
         row = bad.iloc[0]
@@ -143,27 +163,71 @@ def _optimum(cands: pd.DataFrame) -> pd.DataFrame:
     return opt.drop(columns="n_test").sort_index()
 
 
-def _method_rows(method: str, cands: pd.DataFrame, dist: pd.DataFrame, opt: pd.DataFrame) -> list[dict]:
-    """Selection rows of one embedding method: the closest candidate per target, and the rank correlation."""
+def _method_rows(
+    method: str, cands: pd.DataFrame, dist: pd.DataFrame, opt: pd.DataFrame, undefined_skips: bool = False
+) -> tuple[list[dict], list[str]]:
+    """Selection rows of one distance-ranked method: the closest candidate per target, and the rank correlation.
+
+    A candidate without a distance row is an error naming method, target and experts, unless ``undefined_skips``
+    (per-expert scores, where NaN means the score is undefined on that pair): then the method makes no choice on
+    that target. Returns the rows and the targets skipped.
+    """
     d = dist.loc[dist["method"] == method, ["source", "target", "distance"]].rename(columns={"source": "expert"})
     merged = cands.merge(d, on=["expert", "target"], how="left", validate="one_to_one")
     missing = merged[merged["distance"].isna()]
-    if len(missing):
+    if len(missing) and not undefined_skips:
         target, group = next(iter(missing.groupby("target", sort=True)))
         n_targets = missing["target"].nunique()
         raise ValueError(
             f"method {method!r}: no distance (source=expert, target={target!r}) for candidate expert(s) "
             f"{sorted(group['expert'])}" + (f"; {n_targets - 1} more target(s) also lack rows" if n_targets > 1 else "")
         )
+    skipped = sorted(set(missing["target"]))
     rows = []
-    for target, group in merged.groupby("target", sort=True):
+    for target, group in merged[~merged["target"].isin(skipped)].groupby("target", sort=True):
         o = opt.loc[target]
         pick = group.sort_values(["distance", "expert"], kind="mergesort").iloc[0]
         rows.append(
             _row(method, target, pick["expert"], float(pick["test_error"]), o)
             | {"rank_corr": spearman(group["distance"], group["test_error"])}
         )
-    return rows
+    return rows, skipped
+
+
+def rerank_name(embedding: str, score: str, shortlist: int) -> str:
+    """Name of the two-stage selector: shortlist ``shortlist`` experts by ``embedding``, re-rank them by ``score``."""
+    return f"{embedding}>{score}@{shortlist}"
+
+
+def _rerank_rows(
+    embedding: str, score: str, shortlist: int, cands: pd.DataFrame, dist: pd.DataFrame, opt: pd.DataFrame
+) -> tuple[list[dict], list[str]]:
+    """Two-stage selection rows: per target, the ``shortlist`` candidates nearest by ``embedding`` (ties by name),
+    of which the best by ``score`` is chosen. The rank correlation orders the shortlist by score, then the rest by
+    distance. A target where a shortlisted expert's score is undefined is skipped."""
+    d = dist.loc[dist["method"] == embedding, ["source", "target", "distance"]].rename(columns={"source": "expert"})
+    sc = dist.loc[dist["method"] == score, ["source", "target", "distance"]].rename(
+        columns={"source": "expert", "distance": "negscore"})
+    merged = cands.merge(d, on=["expert", "target"], how="left").merge(sc, on=["expert", "target"], how="left")
+    name = rerank_name(embedding, score, shortlist)
+    rows, skipped = [], []
+    for target, group in merged.groupby("target", sort=True):
+        if group["distance"].isna().any():
+            raise ValueError(f"two-stage selector {name!r}: {embedding!r} has no distance to target {target!r} for "
+                             f"expert(s) {sorted(group.loc[group['distance'].isna(), 'expert'])}")
+        group = group.sort_values(["distance", "expert"], kind="mergesort").reset_index(drop=True)
+        short = group.iloc[:shortlist]
+        if short["negscore"].isna().any():
+            skipped.append(target)
+            continue
+        short = short.sort_values(["negscore", "expert"], kind="mergesort")
+        order = pd.concat([short, group.iloc[shortlist:]], ignore_index=True)
+        pick = order.iloc[0]
+        rows.append(
+            _row(name, target, pick["expert"], float(pick["test_error"]), opt.loc[target])
+            | {"rank_corr": spearman(np.arange(len(order)), order["test_error"])}
+        )
+    return rows, skipped
 
 
 def _row(method: str, target: str, chosen: str | None, chosen_error: float, o: pd.Series) -> dict:
@@ -202,11 +266,39 @@ def _reference_rows(t: pd.DataFrame, cands: pd.DataFrame, opt: pd.DataFrame, gen
     return rows
 
 
+def method_kind(method: str, generic: str = "generic") -> str:
+    """What a selector is: reference (oracle, random, generic), two-stage, per-expert (a transferability score)
+    or embedding."""
+    from .transferability import SCORES
+
+    if method in (ORACLE, RANDOM, generic):
+        return "reference"
+    if ">" in method:
+        return "two-stage"
+    return "per-expert" if method in SCORES else "embedding"
+
+
+def selector_cost(method: str, n_candidates: float, generic: str = "generic") -> float:
+    """Forward passes over a new task's data needed to rank the bank for it: 1 probe pass for an embedding, one
+    pass per candidate expert for a per-expert score (and for the oracle, which also trains a classifier on each),
+    1 + k for a two-stage selector with a shortlist of k, 0 for the fixed choices (generic, random)."""
+    kind = method_kind(method, generic)
+    if kind == "embedding":
+        return 1.0
+    if kind == "two-stage":
+        return 1.0 + min(float(method.rsplit("@", 1)[1]), n_candidates)
+    if kind == "per-expert" or method == ORACLE:
+        return float(n_candidates)
+    return 0.0
+
+
 def method_order(methods: list[str] | set[str] | pd.Index, generic: str = "generic") -> list[str]:
-    """Display order of methods: oracle, embedding methods by name, generic, random (absent ones skipped)."""
+    """Display order of methods: oracle, embedding methods, per-expert scores, two-stage selectors (each kind by
+    name), generic, random (absent ones skipped)."""
     present = set(methods)
-    embedding = sorted(present - {ORACLE, RANDOM, generic})
-    return [m for m in [ORACLE, *embedding, generic, RANDOM] if m in present]
+    rank = {k: i for i, k in enumerate(KINDS)}
+    chosen = sorted(present - {ORACLE, RANDOM, generic}, key=lambda m: (rank[method_kind(m, generic)], m))
+    return [m for m in [ORACLE, *chosen, generic, RANDOM] if m in present]
 
 
 def _selection_frame(rows: list[dict]) -> pd.DataFrame:
@@ -219,27 +311,67 @@ def _selection_frame(rows: list[dict]) -> pd.DataFrame:
     return sel
 
 
-def summarize_selection(selection: pd.DataFrame, generic: str = "generic") -> pd.DataFrame:
-    """One row per method: target count, mean errors, mean/median relative increase, hit rate, mean rank corr."""
+def summarize_selection(
+    selection: pd.DataFrame, generic: str = "generic", bootstrap: dict | None = None,
+    skipped: dict[str, int] | None = None,
+) -> pd.DataFrame:
+    """One row per method: kind, cost, target count (and targets skipped), mean errors, mean/median relative
+    increase, hit rate, mean rank corr; the mean relative increase and the hit rate with their bootstrap interval
+    over targets (``bootstrap``: resamples, seed, level; see :func:`taskspace.uncertainty.bootstrap_interval`)."""
+    from .uncertainty import DEFAULT_BOOTSTRAP, bootstrap_interval
+
     _require_columns(selection, SELECTION_COLUMNS, "selection")
+    boot = {**DEFAULT_BOOTSTRAP, **(bootstrap or {})}
+    skipped = skipped or {}
+    n_candidates = selection.groupby("target")["n_candidates"].first()
     rows = []
-    for method in method_order(selection["method"].unique(), generic):
+    for method in method_order(set(selection["method"]) | set(skipped), generic):
         s = selection[selection["method"] == method]
+        inc_lo, inc_hi = bootstrap_interval(s["relative_increase"].to_numpy(float), **boot)
+        hit_lo, hit_hi = bootstrap_interval(s["hit"].to_numpy(float), **boot)
         rows.append(
             {
                 "method": method,
+                "kind": method_kind(method, generic),
+                "cost": selector_cost(method, float(n_candidates.mean()), generic),
                 "n_targets": int(s["target"].nunique()),
+                "n_skipped": int(skipped.get(method, 0)),
                 "mean_optimal_error": float(s["optimal_error"].mean()),
                 "mean_chosen_error": float(s["chosen_error"].mean()),
                 "mean_relative_increase": float(s["relative_increase"].mean()),
+                "mean_relative_increase_lo": inc_lo,
+                "mean_relative_increase_hi": inc_hi,
                 "median_relative_increase": float(s["relative_increase"].median()),
                 "top1_hit_rate": float(s["hit"].mean()),
+                "top1_hit_rate_lo": hit_lo,
+                "top1_hit_rate_hi": hit_hi,
                 "mean_rank_corr": float(s["rank_corr"].mean(skipna=True)),
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
-    summary["n_targets"] = summary["n_targets"].astype(int)
+    summary[["n_targets", "n_skipped"]] = summary[["n_targets", "n_skipped"]].astype(int)
     return summary
+
+
+def score_distances(transfer: pd.DataFrame, names: list[str] | None = None) -> pd.DataFrame:
+    """The per-expert scores of a transfer table (columns ``score_<name>``; None = every such column) as a long
+    distance table (method = score name, distance = -score, so that the closest is the best), NaN kept: an
+    undefined score on a pair."""
+    if names is None:
+        names = sorted(c[len(SCORE_PREFIX):] for c in transfer.columns if c.startswith(SCORE_PREFIX))
+    missing = [n for n in names if SCORE_PREFIX + n not in transfer.columns]
+    if missing:
+        raise ValueError(f"transfer table lacks score column(s) {[SCORE_PREFIX + n for n in missing]}; "
+                         "set transfer.scores in the config to compute them")
+    parts = [
+        pd.DataFrame({"method": name, "source": transfer["expert"].astype(object),
+                      "target": transfer["task"].astype(object),
+                      "distance": -pd.to_numeric(transfer[SCORE_PREFIX + name], errors="raise").astype(float)})
+        for name in names
+    ]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=float if c == "distance" else object) for c in DISTANCE_COLUMNS})
+    return pd.concat(parts, ignore_index=True)
 
 
 def score_selection(
@@ -247,19 +379,26 @@ def score_selection(
     distances: pd.DataFrame | None,
     generic: str = "generic",
     seed_free: bool = True,
+    scores: list[str] | None = None,
+    rerank: list[tuple[str, str, int]] | None = None,
+    bootstrap: dict | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score every method's expert choice on every target; return (selection, summary).
 
-    transfer: long table with columns expert, task, test_error (fraction), n_test (others ignored).
-    distances: long table with columns method, source (expert's task), target, distance (lower = closer),
-    or None / zero rows for the reference selections only.
+    transfer: long table with columns expert, task, test_error (fraction), n_test, and a ``score_<name>`` column
+    per transferability score (others ignored). distances: long table with columns method, source (expert's
+    task), target, distance (lower = closer), or None / zero rows for the reference selections only.
+    scores: the score columns scored as selectors (None = every ``score_`` column); each picks the candidate with
+    the highest score, and a target where a candidate's score is NaN (undefined) is skipped by that selector and
+    counted in the summary's n_skipped. rerank: (embedding method, score, k) two-stage selectors.
 
     Targets are the tasks with at least one candidate; candidates for t are the experts e != t, e != generic
     with a transfer row on t. The optimum and every method's choice break ties by expert name.
     relative_increase = (err(chosen) - err(optimal)) / max(err(optimal), 0.5 / n_test): the floor of half a
     test image (n_test of the optimal expert's row) only matters when the optimal error is 0, where the ratio is
     otherwise undefined; optimal_error still holds the true value. hit = err(chosen) <= err(optimal) (ties hit).
-    rank_corr = Spearman(distance, error) over the candidates (positive = closer experts transfer better).
+    rank_corr = Spearman(distance, error) over the candidates (positive = closer experts transfer better; for a
+    score, distance = -score).
     Reference methods: oracle (the optimum), random (exact expectation over the candidates: chosen None, mean
     error, mean relative increase, fraction of candidates at the optimum as hit), and generic (only on targets
     with a generic row). The random baseline needs no seed, so seed_free must be True.
@@ -269,15 +408,34 @@ def score_selection(
         raise ValueError("score_selection: only the exact (seed-free) expectation of the random baseline exists")
     t = _check_transfer(transfer)
     dist = _check_distances(distances, generic)
+    sdist = score_distances(transfer, scores)
+    taken = sorted(set(dist["method"]) & set(sdist["method"]))
+    if taken:
+        raise ValueError(f"distance table: method name(s) {taken} are also transfer-table score columns")
     cands = candidate_table(t, generic)
     if cands.empty:
         raise ValueError("transfer table: no target has a candidate expert (an expert other than its own/generic)")
     opt = _optimum(cands)
-    reference = _reference_rows(t, cands, opt, generic)
-    by_method = {m: _method_rows(m, cands, dist, opt) for m in sorted(dist["method"].unique())} | reference
+    by_method, skipped = dict(_reference_rows(t, cands, opt, generic)), {}
+    for m in sorted(dist["method"].unique()):
+        by_method[m], _ = _method_rows(m, cands, dist, opt)
+    for m in sorted(sdist["method"].unique()):
+        by_method[m], gone = _method_rows(m, cands, sdist, opt, undefined_skips=True)
+        skipped[m] = len(gone)
+    both = pd.concat([dist, sdist], ignore_index=True)
+    for embedding, score, k in rerank or []:
+        if embedding not in set(dist["method"]):
+            raise ValueError(f"two-stage selector: embedding method {embedding!r} has no distances; "
+                             f"there are {sorted(set(dist['method']))}")
+        if score not in set(sdist["method"]):
+            raise ValueError(f"two-stage selector: score {score!r} is not a transfer-table score column; "
+                             f"there are {sorted(set(sdist['method']))}")
+        name = rerank_name(embedding, score, k)
+        by_method[name], gone = _rerank_rows(embedding, score, int(k), cands, both, opt)
+        skipped[name] = len(gone)
     rows = [row for method in method_order(by_method, generic) for row in by_method[method]]
     selection = _selection_frame(rows)
-    return selection, summarize_selection(selection, generic)
+    return selection, summarize_selection(selection, generic, bootstrap, skipped)
 
 
 def similarity_to_distance(sim: pd.DataFrame, method: str) -> pd.DataFrame:

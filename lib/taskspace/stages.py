@@ -301,7 +301,8 @@ def transfer_pair(
 ) -> dict:
     """One transfer pair: the frozen ``net``'s features of every image of ``data`` (``images``: its uint8 images as
     a tensor, already on ``device``; batches converted there, under inference mode), a linear classifier on the
-    training split, its error on the test split; the table row."""
+    training split, its error on the test split, and the per-expert transferability scores of ``transfer.scores``
+    on the training split (from the same features and the expert's own head: no further forward pass); the row."""
     import torch
 
     from .transfer import image_features, linear_probe_error, pair_row
@@ -320,9 +321,27 @@ def transfer_pair(
     t3 = time.perf_counter()
     row = pair_row(expert, task, data.labels, data.is_train)
     row.update(result)
+    row.update(transfer_scores(net, feats[tr], data.labels[data.is_train], transfer_cfg.get("scores") or [],
+                               device, f"expert {expert!r} on task {task!r}"))
     row.update(classifier="logistic", l2=float(transfer_cfg["l2"]), seconds_load=0.0, seconds_features=t2 - t1,
-               seconds_fit=t3 - t2)
+               seconds_fit=t3 - t2, seconds_scores=time.perf_counter() - t3)
     return row
+
+
+def transfer_scores(net, features, labels: np.ndarray, names: list[str], device, where: str) -> dict[str, float]:
+    """``score_<name>`` of each transferability score in ``names`` from an expert's training-split features and its
+    own head's softmax on them (LEEP, NCE); an undefined score is NaN, with a warning naming ``where``."""
+    import torch
+
+    from .selection import SCORE_PREFIX
+    from .transferability import compute_scores
+
+    if not names:
+        return {}
+    with torch.inference_mode():
+        probs = torch.softmax(net.forward_head(features.to(device, torch.float32)).double(), 1).cpu().numpy()
+    values = compute_scores(list(names), features.numpy(), np.asarray(labels), probs, where=where)
+    return {SCORE_PREFIX + name: float(values[name]) for name in names}
 
 
 def transfer_batch(
@@ -632,47 +651,167 @@ def learn_model2vec(
 
 
 def score(
-    transfer: str, distances: list[str], selection: str, summary: str, meta_tasks: dict | None = None
+    transfer: str, distances: list[str], selection: str, summary: str, meta_tasks: dict | None = None,
+    comparisons: str | None = None, selection_cfg: dict | None = None, scores: list[str] | None = None,
 ) -> None:
-    """Score every method's choices against the transfer matrix of each meta-task (``selection``/``summary``).
+    """Score every method's choices against the transfer matrix of each meta-task (``selection``/``summary``), and
+    compare every two methods on their common targets (``comparisons``).
 
     ``meta_tasks``: {name: {"targets": [...], "experts": [...]}}; None scores the whole matrix as ``all``.
-    Within a meta-task, a target's candidates are that meta-task's experts (never its own).
+    Within a meta-task, a target's candidates are that meta-task's experts (never its own). ``selection_cfg``: the
+    config's ``selection`` section (bootstrap, rerank); ``scores``: the per-expert scores of transfer.parquet
+    scored as selectors (None: every score column).
     """
-    from .selection import score_selection
+    import warnings
 
+    from .selection import method_order, score_selection
+    from .study import rerank_selectors
+    from .uncertainty import compare_methods
+
+    cfg = selection_cfg or {}
     table = read_table(transfer)
     dist = pd.concat([read_table(p) for p in distances], ignore_index=True) if distances else None
+    rerank = rerank_selectors(cfg.get("rerank"), sorted(set(dist["method"])) if dist is not None else [],
+                              list(scores) if scores is not None else None)
     if meta_tasks is None:
         meta_tasks = {"all": {"targets": sorted(set(table["task"])),
                               "experts": sorted(set(table["expert"]) - {GENERIC})}}
-    selections, summaries = [], []
+    selections, summaries, compared = [], [], []
     for name, spec in meta_tasks.items():
         experts, targets = set(spec["experts"]), set(spec["targets"])
         t = table[(table["expert"].isin(experts | {GENERIC})) & table["task"].isin(targets)]
         d = None if dist is None else dist[dist["source"].isin(experts) & dist["target"].isin(targets)]
-        sel, summ = score_selection(t, d, generic=GENERIC)
+        sel, summ = score_selection(t, d, generic=GENERIC, scores=scores, rerank=rerank,
+                                    bootstrap=cfg.get("bootstrap"))
+        for row in summ[summ["n_skipped"] > 0].itertuples():
+            warnings.warn(f"meta-task {name!r}: {row.method} is undefined on {row.n_skipped} target(s) and made no "
+                          "choice there (see the transfer log for which expert and task)", RuntimeWarning)
         selections.append(sel.assign(meta_task=name))
         summaries.append(summ.assign(meta_task=name))
-    provenance = {"meta_tasks": meta_tasks}
+        order = method_order(sel["method"].unique(), GENERIC)
+        compared.append(compare_methods(sel, order, cfg.get("bootstrap")).assign(meta_task=name))
+    provenance = {"meta_tasks": meta_tasks, "selection": cfg, "scores": scores}
     write_table(_meta_task_first(pd.concat(selections, ignore_index=True)), selection, provenance)
     write_table(_meta_task_first(pd.concat(summaries, ignore_index=True)), summary, provenance)
+    if comparisons is not None:
+        write_table(_meta_task_first(pd.concat(compared, ignore_index=True)), comparisons, provenance)
 
 
 def _meta_task_first(df: pd.DataFrame) -> pd.DataFrame:
     return df[["meta_task", *[c for c in df.columns if c != "meta_task"]]]
 
 
-def plot(transfer: str, selection: str, summary: str, violin: str, bars: str) -> None:
-    """The per-target error distribution with each method's choice, and the summary bar chart, of the first
-    meta-task (the whole matrix unless meta-tasks are declared)."""
-    from .io import read_provenance
-    from .plots import plot_selection, plot_summary
+def _square(dist: pd.DataFrame, tasks: list[str]) -> pd.DataFrame | None:
+    """One selector kind of a distance table (sym if it has one, else its single kind) as a task x task matrix over
+    ``tasks`` (diagonal 0); None when the table does not cover every pair."""
+    kinds = list(dict.fromkeys(dist["kind"]))
+    kind = "sym" if "sym" in kinds else "" if "" in kinds else kinds[0]
+    d = dist[(dist["kind"] == kind) & dist["source"].isin(tasks) & dist["target"].isin(tasks)]
+    m = d.pivot_table(index="source", columns="target", values="distance", aggfunc="first")
+    m = m.reindex(index=tasks, columns=tasks)
+    for t in tasks:
+        m.loc[t, t] = 0.0
+    return None if m.isna().any().any() else m.astype(float)
 
-    sel, summ, table = read_table(selection), read_table(summary), read_table(transfer)
-    name = sel["meta_task"].iloc[0]
-    spec = read_provenance(selection).get("meta_tasks", {}).get(name)
-    if spec:
-        table = table[table["expert"].isin({*spec["experts"], GENERIC}) & table["task"].isin(spec["targets"])]
-    plot_selection(table, sel[sel["meta_task"] == name].drop(columns="meta_task"), violin, generic=GENERIC)
-    plot_summary(summ[summ["meta_task"] == name].drop(columns="meta_task"), bars, generic=GENERIC)
+
+def _percent(value: float) -> float:
+    return round(100.0 * value, 2) if np.isfinite(value) else float("nan")
+
+
+def report_tables(summary: pd.DataFrame, comparisons: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The summary and comparison tables as a reader wants them in the report: percentages, intervals beside."""
+    s = pd.DataFrame({
+        "method": summary["method"], "kind": summary["kind"], "cost (passes)": summary["cost"].round(1),
+        "targets": summary["n_targets"], "skipped": summary["n_skipped"],
+        "mean rel. increase %": summary["mean_relative_increase"].map(_percent),
+        "95% CI low": summary["mean_relative_increase_lo"].map(_percent),
+        "95% CI high": summary["mean_relative_increase_hi"].map(_percent),
+        "top-1 %": summary["top1_hit_rate"].map(_percent),
+        "top-1 CI low": summary["top1_hit_rate_lo"].map(_percent),
+        "top-1 CI high": summary["top1_hit_rate_hi"].map(_percent),
+        "rank corr": summary["mean_rank_corr"].round(3),
+    })
+    c = pd.DataFrame({
+        "A": comparisons["method_a"], "B": comparisons["method_b"], "targets": comparisons["n_targets"],
+        "mean A - B (points)": comparisons["mean_difference"].map(_percent),
+        "95% CI low": comparisons["difference_lo"].map(_percent),
+        "95% CI high": comparisons["difference_hi"].map(_percent),
+        "A wins": comparisons["wins"], "ties": comparisons["ties"], "A loses": comparisons["losses"],
+        "Wilcoxon p": comparisons["wilcoxon_p"].round(4), "verdict": comparisons["verdict"],
+    })
+    return s, c
+
+
+def plot(meta_task: str, inputs: dict, outputs: dict, levels: list[str], seed: int = 0) -> None:
+    """The papers' figures of one meta-task and its report tables, from the run's tables only.
+
+    ``inputs``: transfer, selection, summary, comparisons, tasks (Parquet), embeddings (embeddings.h5), distances
+    (list of distance Parquet files); ``outputs``: violin, bars, frontier, heatmaps, maps, norms, taxonomy (PNG),
+    summary_table, comparisons_table (CSV). ``levels``: the taxonomy levels, coarsest first; tasks are coloured by
+    the level above their own (the only level when there is one).
+    """
+    import h5py
+
+    from .fidelity import taxonomic_distance
+    from .figures import (
+        plot_cost_frontier,
+        plot_distance_heatmaps,
+        plot_norm_vs_error,
+        plot_summary_ci,
+        plot_task_maps,
+        plot_taxonomy_curve,
+    )
+    from .io import read_provenance
+    from .plots import plot_selection
+
+    sel, summ, table = read_table(inputs["selection"]), read_table(inputs["summary"]), read_table(inputs["transfer"])
+    comp = read_table(inputs["comparisons"])
+    spec = read_provenance(inputs["selection"]).get("meta_tasks", {}).get(meta_task)
+    if spec is None:
+        raise ValueError(f"{inputs['selection']}: no meta-task {meta_task!r}")
+    sel = sel[sel["meta_task"] == meta_task].drop(columns="meta_task")
+    summ = summ[summ["meta_task"] == meta_task].drop(columns="meta_task")
+    comp = comp[comp["meta_task"] == meta_task].drop(columns="meta_task")
+    table = table[table["expert"].isin({*spec["experts"], GENERIC}) & table["task"].isin(spec["targets"])]
+    tasks = sorted(set(spec["targets"]) | set(spec["experts"]))
+
+    info = read_table(inputs["tasks"]).set_index("task")
+    level = levels[-2] if len(levels) >= 2 else levels[0] if levels else None
+    groups = info.loc[tasks, level].astype(str) if level else pd.Series("all", index=tasks)
+
+    plot_selection(table, sel, outputs["violin"], generic=GENERIC)
+    plot_summary_ci(summ, outputs["bars"], generic=GENERIC)
+    plot_cost_frontier(summ, outputs["frontier"])
+
+    matrices = {}
+    for path in inputs["distances"]:
+        dist = read_table(path)
+        m = _square(dist, tasks)
+        if m is not None:
+            matrices[str(dist["embedding"].iloc[0])] = m
+    plot_distance_heatmaps(matrices, groups, outputs["heatmaps"], title=f"meta-task {meta_task}")
+    taxonomic = taxonomic_distance(info.loc[tasks].reset_index(), levels) if levels else None
+    plot_taxonomy_curve(matrices, taxonomic if taxonomic is not None else pd.DataFrame(
+        0, index=tasks, columns=tasks), outputs["taxonomy"])
+
+    vectors, norms = {}, {}
+    with h5py.File(inputs["embeddings"], "r") as f:
+        for method in sorted(f):
+            present = [t for t in tasks if t in f[method]]
+            if len(present) != len(tasks):
+                continue
+            vecs = {t: np.asarray(f[method][t]["embedding"][()], dtype=float).ravel() for t in tasks}
+            if len({v.size for v in vecs.values()}) == 1:
+                vectors[method] = pd.DataFrame.from_dict(vecs, orient="index").loc[tasks]
+            if all("trivial" in f[method][t] for t in tasks):
+                norms[method] = pd.Series({t: float(np.abs(vecs[t] - np.asarray(
+                    f[method][t]["trivial"][()], dtype=float).ravel()).sum()) for t in tasks})
+    plot_task_maps(vectors, groups, outputs["maps"], seed=seed)
+    best = sel.drop_duplicates("target").set_index("target")["optimal_error"]
+    plot_norm_vs_error({m: n.loc[[t for t in n.index if t in best.index]] for m, n in norms.items()}, best,
+                       groups, outputs["norms"])
+
+    s, c = report_tables(summ, comp)
+    for frame, path in ((s, outputs["summary_table"]), (c, outputs["comparisons_table"])):
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)

@@ -69,3 +69,40 @@ def batches(names: list[str], size: int) -> dict[str, list[str]]:
     chunks = [list(names[i:i + size]) for i in range(0, len(names), size)]
     width = max(3, len(str(max(0, len(chunks) - 1))))
     return {f"{i:0{width}d}": chunk for i, chunk in enumerate(chunks)}
+
+
+def rerank_selectors(rerank_cfg: dict | None, methods: list[str], scores: list[str] | None,
+                     entries_only: bool = False) -> list[tuple[str, str, int]]:
+    """The two-stage selectors of ``selection.rerank``: every (embedding, score, shortlist) combination.
+
+    ``methods``: the selector names the distances give (e.g. ``task2vec.asym``), or with ``entries_only`` the
+    embedding entries of the config (``task2vec``), against which only the part before the first dot is checked
+    (the selector names are known once the distances exist); ``scores``: the scores ``transfer.scores`` computes.
+    An unknown name is an error naming the config key.
+    """
+    if not rerank_cfg:
+        return []
+    embeddings, chosen, shortlist = rerank_cfg["embeddings"], rerank_cfg["scores"], rerank_cfg["shortlist"]
+    if entries_only:
+        unknown = [e for e in embeddings if e.split(".")[0] not in methods]
+    else:
+        unknown = [e for e in embeddings if e not in methods]
+    if unknown:
+        raise ConfigError(f"config key selection.rerank.embeddings: {unknown} are not selectors of this run; "
+                          f"there are {sorted(methods)}")
+    if scores is not None:
+        unknown = [s for s in chosen if s not in scores]
+        if unknown:
+            raise ConfigError(f"config key selection.rerank.scores: {unknown} are not in transfer.scores {scores}")
+    bad = [k for k in shortlist if int(k) < 1]
+    if bad:
+        raise ConfigError(f"config key selection.rerank.shortlist: sizes must be >= 1, got {bad}")
+    return [(e, s, int(k)) for e in embeddings for s in chosen for k in shortlist]
+
+
+def taxonomy_levels(specs) -> list[str]:
+    """The taxonomy levels every task has (``TaskSpec.taxonomy``), in the first task's order (coarsest first)."""
+    if not specs:
+        return []
+    common = set.intersection(*({level for level, _ in spec.taxonomy} for spec in specs))
+    return [level for level, _ in specs[0].taxonomy if level in common]
