@@ -28,7 +28,9 @@ def test_bootstrap_interval_degenerate_inputs():
 
 def test_wilcoxon_matches_scipy_and_handles_all_ties():
     d = np.array([0.5, -0.1, 0.3, 0.8, 0.2, -0.05, 0.4, 0.6])
-    assert wilcoxon_p(d) == pytest.approx(stats.wilcoxon(d).pvalue)
+    assert wilcoxon_p(d) == pytest.approx(stats.wilcoxon(d).pvalue)  # no ties: the exact distribution
+    tied = np.array([0.5, 0.5, -0.1, 0.3, 0.3, 0.0, 0.8])  # ties and a zero: normal approximation, zero dropped
+    assert wilcoxon_p(tied) == pytest.approx(stats.wilcoxon(tied[tied != 0], method="asymptotic").pvalue)
     assert wilcoxon_p(np.zeros(5)) == 1.0
     assert np.isnan(wilcoxon_p(np.array([0.1])))
 

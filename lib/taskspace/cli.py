@@ -16,34 +16,39 @@ from .errors import TaskspaceError
 
 
 def _summary(args: argparse.Namespace) -> None:
+    import numpy as np
     import pandas as pd
 
     summary = pd.read_parquet(Path(args.results) / "summary.parquet")
-    table = summary.assign(
-        mean_optimal_error=100 * summary.mean_optimal_error,
-        mean_chosen_error=100 * summary.mean_chosen_error,
-        mean_relative_increase=100 * summary.mean_relative_increase,
-        median_relative_increase=100 * summary.median_relative_increase,
-        top1_hit_rate=100 * summary.top1_hit_rate,
-    ).rename(
-        columns={
-            "mean_optimal_error": "optimal error %",
-            "mean_chosen_error": "chosen error %",
-            "mean_relative_increase": "mean rel. increase %",
-            "median_relative_increase": "median rel. increase %",
-            "top1_hit_rate": "top-1 hit %",
-            "mean_rank_corr": "rank corr",
-            "n_targets": "targets",
-        }
-    )
+
+    def pct(column: str) -> pd.Series:
+        """A fraction column in percent, with its interval beside it where summary.parquet has one."""
+        values = (100 * summary[column]).map(lambda v: f"{v:.2f}")
+        if f"{column}_lo" in summary:
+            lo, hi = 100 * summary[f"{column}_lo"], 100 * summary[f"{column}_hi"]
+            values = values + [f" [{a:.1f}, {b:.1f}]" if np.isfinite(a) else "" for a, b in zip(lo, hi)]
+        return values
+
+    table = pd.DataFrame({
+        **{c: summary[c] for c in ("meta_task", "method", "kind", "cost") if c in summary},
+        "targets": summary["n_targets"],
+        **({"skipped": summary["n_skipped"]} if "n_skipped" in summary else {}),
+        "optimal error %": pct("mean_optimal_error"),
+        "chosen error %": pct("mean_chosen_error"),
+        "mean rel. increase % [95% CI]" if "mean_relative_increase_lo" in summary else "mean rel. increase %":
+            pct("mean_relative_increase"),
+        "median rel. increase %": pct("median_relative_increase"),
+        "top-1 hit % [95% CI]" if "top1_hit_rate_lo" in summary else "top-1 hit %": pct("top1_hit_rate"),
+        "rank corr": summary["mean_rank_corr"].map(lambda v: f"{v:.2f}"),
+    })
     if args.markdown:
         cols = list(table.columns)
         print("| " + " | ".join(cols) + " |")
         print("|" + "---|" * len(cols))
         for row in table.itertuples(index=False):
-            print("| " + " | ".join(f"{v:.2f}" if isinstance(v, float) else str(v) for v in row) + " |")
+            print("| " + " | ".join(f"{v:g}" if isinstance(v, float) else str(v) for v in row) + " |")
     else:
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+        print(table.to_string(index=False))
 
 
 def _check_config(args: argparse.Namespace) -> None:
