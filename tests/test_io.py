@@ -51,3 +51,21 @@ def test_failed_write_leaves_no_file_and_keeps_the_old_one(tmp_path):
             raise RuntimeError("boom")
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_job_log_lines_and_the_jobs_stderr_share_one_stream(tmp_path, monkeypatch):
+    """A workflow script sends stderr to the job's log; the log lines go through that same stream, so a warning
+    printed between two lines stays between them instead of overwriting the file from its start."""
+    import sys
+
+    from taskspace.stages import job_log
+
+    path = tmp_path / "job.log"
+    with open(path, "w") as stream:
+        monkeypatch.setattr(sys, "stderr", stream)
+        with job_log(path) as say:
+            say("first line")
+            sys.stderr.write("a warning on stderr\n")  # buffered, as warnings are
+            say("second line")
+    text = path.read_text()
+    assert text.index("first line") < text.index("a warning on stderr") < text.index("second line")

@@ -21,6 +21,7 @@ def default_run(tmp_path_factory):
     directory = tmp_path_factory.mktemp("default_run")
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["embeddings"]["methods"] = METHODS
+    config["selection"]["rerank"]["embeddings"] = ["domain"]  # the shortlists must come from configured methods
     (directory / "config.yaml").write_text(yaml.safe_dump(config))
     snakemake(directory, "--cores", "2")
     return directory / "results"

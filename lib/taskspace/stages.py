@@ -29,13 +29,14 @@ GENERIC = "generic"
 @contextlib.contextmanager
 def job_log(path: str | os.PathLike | None) -> Iterator:
     """The job's log file, its lines timed from the start of the job; a failure's traceback lands in it too. When
-    the job's stderr already goes to the same file (the workflow scripts send it there), lines are appended."""
+    the job's stderr already goes to the same file (the workflow scripts send it there), the lines are written
+    through that same stream, so that warnings and log lines interleave in order and never overwrite each other."""
     if path is None:
         yield lambda msg: None
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     shares_stderr = os.path.abspath(getattr(sys.stderr, "name", "")) == os.path.abspath(path)
-    with open(path, "a" if shares_stderr else "w") as fh:
+    with contextlib.nullcontext(sys.stderr) if shares_stderr else open(path, "w") as fh:
         start = time.perf_counter()
 
         def log(msg: str) -> None:
@@ -46,6 +47,7 @@ def job_log(path: str | os.PathLike | None) -> Iterator:
             yield log
         except BaseException:
             fh.write(traceback.format_exc())
+            fh.flush()
             raise
 
 
