@@ -294,3 +294,40 @@ def test_ledoit_wolf_shrinkage_equals_scikit_learns(n, d):
 
     x = np.random.default_rng(n * d).normal(size=(n, d)) * np.linspace(0.5, 3.0, d) + 2.0
     assert ledoit_wolf_shrinkage(x) == pytest.approx(reference(x), rel=1e-10)
+
+
+def test_logme_with_more_random_features_than_images_stops_at_its_finite_supremum():
+    """n < d, features independent of the labels: the evidence is largest as alpha grows without bound (w = 0, the
+    labels explained as noise), where a naive iteration overflows. LogME stops at that limit, known in closed form:
+    log N(y; 0, I / beta) with beta = n / |y|^2."""
+    from taskspace.transferability import logme, logme_evidence
+
+    rng = np.random.default_rng(0)
+    n, d = 40, 200
+    x = rng.normal(size=(n, d))
+    labels = np.arange(n) % 4
+    assert np.isfinite(logme(x, labels))
+    y = (labels == 0).astype(float)
+    beta = n / (y @ y)
+    limit = (-n * np.log(2 * np.pi) + n * np.log(beta) - n) / (2 * n)
+    evidence, alpha, fitted_beta = logme_evidence(x, y)
+    assert evidence == pytest.approx(limit, abs=1e-6) and fitted_beta == pytest.approx(beta, rel=1e-4)
+    assert alpha > 1e6
+
+
+def test_logme_is_undefined_when_duplicate_images_make_its_evidence_unbounded():
+    """Two identical training images with the same label and more features than images: the Gaussian evidence is
+    unbounded as the noise precision grows (the features do not vary along the duplicates' difference, the labels
+    do not either), so LogME has no maximum: NaN with a warning naming why, not an arbitrary large number."""
+    from taskspace.transferability import UndefinedScore, logme
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(30, 100))
+    labels = np.arange(30) % 3
+    x[1] = x[4]  # image 4 is image 1 again, both labelled 1
+    with pytest.raises(UndefinedScore, match="grows without bound"):
+        logme(x, labels)
+    with pytest.warns(RuntimeWarning, match="logme is undefined for expert 'e' on task 't'.*duplicate"):
+        assert math.isnan(compute_scores(["logme"], x, labels, None, where="expert 'e' on task 't'")["logme"])
+    x[4] += 1e-3 * rng.normal(size=100)  # no longer a duplicate: defined
+    assert np.isfinite(logme(x, labels))

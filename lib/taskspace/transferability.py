@@ -159,10 +159,20 @@ def _max_evidence(sigma: np.ndarray, p2: np.ndarray, yy: np.ndarray, n: int, tol
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         evidence, gamma, m2, res = evaluate(alpha, beta, cols)
         for _ in range(max_iter):
-            alpha[cols], beta[cols] = gamma[cols] / m2[cols], (n - gamma[cols]) / res[cols]
-            new, gamma[cols], m2[cols], res[cols] = evaluate(alpha[cols], beta[cols], cols)
-            moving = np.isfinite(new) & (np.abs(new - evidence[cols]) > tol)
-            evidence[cols] = new
+            a, b = gamma[cols] / m2[cols], (n - gamma[cols]) / res[cols]
+            new, g, m, r = evaluate(a, b, cols)
+            # an iterate overflows only where the evidence grows without bound (a column whose evidence converged
+            # has stopped before): the labels lie on a direction the features do not vary along
+            finite = np.isfinite(new) & np.isfinite(a) & np.isfinite(b) & (a > 0) & (b > 0)
+            if not finite.all():
+                raise UndefinedScore("the LogME evidence grows without bound: the labels are fitted exactly on a "
+                                     "direction where the features do not vary (e.g. duplicate training images with "
+                                     "the same label, or constant features)")
+            keep = cols[finite]
+            alpha[keep], beta[keep], gamma[keep], m2[keep], res[keep] = a[finite], b[finite], g[finite], m[finite], \
+                r[finite]
+            moving = finite & (np.abs(new - evidence[cols]) > tol)
+            evidence[keep] = new[finite]
             cols = cols[moving]
             if not len(cols):
                 break
