@@ -70,7 +70,7 @@ def test_default_world_plan():
     specs = plan_tasks(data_cfg())
     assert specs[0].name == "source" and specs[0].role == "source" and specs[0].taxonomy == ()
     tasks = specs[1:]
-    assert len(tasks) >= 12
+    assert len(tasks) >= 24
     assert [t.name for t in tasks] == sorted(t.name for t in tasks)
     assert all(t.role == "task" and t.source == "synthetic" for t in tasks)
     assert all(TASK_NAME_PATTERN.match(t.name) for t in specs)
@@ -78,7 +78,7 @@ def test_default_world_plan():
     assert len({dict(t.taxonomy)["domain"] for t in tasks}) >= 2
     assert len({dict(t.taxonomy)["clade"] for t in tasks}) >= 4
     sizes = [t.n_train for t in tasks]
-    assert max(sizes) / min(sizes) >= 8
+    assert max(sizes) / min(sizes) >= 10
     assert all(3 <= len(t.classes) <= 8 for t in tasks)
     task_classes = [c for t in tasks for c in t.classes]
     assert len(task_classes) == len(set(task_classes))
@@ -86,6 +86,39 @@ def test_default_world_plan():
     assert len(specs[0].classes) == 24 and specs[0].n_train == 2400 and specs[0].n_test == 480
     source_domains = {c.split("-")[1] for c in specs[0].classes}
     assert source_domains == {dict(t.taxonomy)["domain"] for t in tasks}
+
+
+def test_every_clade_has_small_orders_and_a_large_one():
+    """Sizes are dealt in tiers of one rank per clade: each clade holds one of the largest tasks and one of the
+    smallest, so every target has a well-trained relative (or is that relative)."""
+    tasks = plan_tasks(data_cfg())[1:]
+    clades = {dict(t.taxonomy)["clade"] for t in tasks}
+    per_class = sorted(t.n_train // len(t.classes) for t in tasks)
+    top, bottom = per_class[-len(clades)], per_class[len(clades) - 1]
+    for clade in clades:
+        sizes = [t.n_train // len(t.classes) for t in tasks if dict(t.taxonomy)["clade"] == clade]
+        assert max(sizes) >= top and min(sizes) <= bottom, (clade, sizes)
+    assert per_class[-1] / per_class[0] >= 10
+
+
+def test_source_classes_are_whole_clades_of_their_own():
+    """The source is coarse: no task's clade, both domains, and its images vary far more within a class than a
+    task's (every source image draws its own order and class)."""
+    cfg = tiny_cfg(synthetic={**tiny_cfg()["synthetic"], "source_train_per_class": 40, "train_per_class": [40, 40]})
+    specs = plan_tasks(cfg)
+    task_clades = {dict(t.taxonomy)["clade"] for t in specs[1:]}
+    source = build_task(cfg, "source")
+    assert not any(name.startswith(f"source-{clade}-") for name in source.class_names for clade in task_clades)
+    assert {name.split("-")[1] for name in source.class_names} == {"organic", "geometric"}
+
+    task = build_task(cfg, "organic-c1-o1")
+    source_feats, task_feats = _image_features(source.images), _image_features(task.images)
+    scale = np.concatenate([source_feats, task_feats]).std(0) + 1e-9
+
+    def spread(feats, labels):  # mean within-class spread of appearance descriptors
+        return float(np.mean([(feats[labels == k].std(0) / scale).mean() for k in np.unique(labels)]))
+
+    assert spread(source_feats, source.labels) > 1.15 * spread(task_feats, task.labels)
 
 
 def test_plan_selects_tasks_without_changing_them():
@@ -312,6 +345,8 @@ def test_relatives_look_alike(default_world):
         (data_cfg(orders_per_clade=0), ConfigError, r"data\.synthetic\.orders_per_clade"),
         (data_cfg(domains=2.5), ConfigError, r"data\.synthetic\.domains"),
         (data_cfg(source_classes=1), ConfigError, r"data\.synthetic\.source_classes"),
+        (data_cfg(domains=3, source_classes=2), ConfigError, r"data\.synthetic\.source_classes: 2 is fewer than the 3"),
+        (data_cfg(clades_per_domain=7), ConfigError, r"data\.synthetic\.clades_per_domain: at most 6"),
         (data_cfg(difficulty=[0.8, 0.2]), ConfigError, r"data\.synthetic\.difficulty"),
     ],
 )

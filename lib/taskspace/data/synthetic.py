@@ -5,10 +5,19 @@ statistics (``organic``: smooth warm backgrounds, soft blobs, low-frequency text
 striped backgrounds, hard-edged polygons, high-frequency textures, pixel noise). A clade fixes a vocabulary (texture
 family, body and part shapes, palette) and which cues tell its classes apart; an order is a prototype drawn around
 its clade; a class is a variation of its order's prototype along the clade's cues, and every image adds nuisance
-(position, scale, rotation, colour and background jitter, clutter, noise). Task sizes are log-uniform (heavy-tailed)
-and task difficulty (class separation, nuisance strength) is spread evenly over the tasks. The source task, the
-ImageNet analogue for pretraining the probe, has one class from each of many reserved orders spread over every clade
-of every domain: broad and coarse, and disjoint from the tasks' classes.
+(position, scale, rotation, colour and background jitter, clutter, noise). Task difficulty (class separation,
+nuisance strength) is spread evenly over the tasks.
+
+Task sizes are log-uniform (heavy-tailed) and dealt within clades: the size ranks are cut into tiers of one rank
+per clade and every clade takes one rank of each tier, so each clade has small orders and one large one, as the
+taxa of iNaturalist do (the papers' expert banks hold a few large tasks among many small ones). A task's relatives
+are then useful only through what its clade's larger orders teach an expert.
+
+The source task, the ImageNet analogue for pretraining the probe, is broad and coarse: each of its classes is a
+whole clade of its own (never a task's clade), dealt round-robin over the domains, and every source image draws an
+order and a class of that clade afresh. The probe thus learns the domains' vocabulary (textures, shapes, palettes,
+backgrounds) and not the fine cues that tell the classes of one clade apart, as ImageNet's basic-level classes
+do not teach the species distinctions of CUB and iNat: those are what an expert trained on a relative adds.
 
 Every random stream is keyed by stable ids (seed, kind, domain, clade, order, class, split), so a task does not
 depend on ``data.tasks``; a class's training images are a prefix of those made with a larger ``train_per_class``
@@ -27,15 +36,15 @@ import numpy as np
 from ..errors import ConfigError, TaskDataError
 from . import SOURCE_TASK, TaskData, TaskSpec, register_source
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 
 DEFAULTS: dict[str, Any] = {
     "domains": 2,
-    "clades_per_domain": 2,
-    "orders_per_clade": 3,
+    "clades_per_domain": 3,
+    "orders_per_clade": 4,
     "classes_per_order": [3, 8],
-    "train_per_class": [6, 60],
-    "test_per_class": 30,
+    "train_per_class": [4, 64],
+    "test_per_class": 20,
     "source_classes": 24,
     "source_train_per_class": 100,
     "source_test_per_class": 20,
@@ -44,7 +53,7 @@ DEFAULTS: dict[str, Any] = {
 }
 OVERRIDE_KEYS = ("n_classes", "train_per_class", "test_per_class", "difficulty")
 ARCHETYPES = ("organic", "geometric")
-SOURCE_ORDER_BASE = 1000  # ids of the reserved orders that hold the source classes (never a task's order)
+SOURCE_CLADE_BASE = 1000  # ids of the source's own clades (never a task's clade)
 CHUNK = 256  # images rendered at once; bounds memory at large resolutions
 
 # stream kinds: the first element of every spawn key
@@ -67,6 +76,7 @@ CUE_PAIRS = (
     ("colour", "shape"),
     ("texture", "parts"),
 )
+MAX_CLADES = len(CUE_PAIRS)  # clades per domain with distinct cue pairs
 MINOR_CUE_WEIGHT = 0.3
 ORDER_SPREAD = 1.6  # sister orders differ by this many class-scales around the clade's base
 SEPARATION = (3.2, 2.6)  # class-offset multiplier at difficulty 0 and 1
@@ -106,7 +116,7 @@ def _scale(archetype: str, param: str) -> float:
     return _param_info(archetype, param)[0]
 
 
-def _fold(x: float, bounds: tuple[float, float] | None) -> float:
+def _fold(x: Any, bounds: tuple[float, float] | None) -> Any:
     """Reflect x into [lo, hi] (keeps nearby values apart, unlike clipping)."""
     if bounds is None:
         return x
@@ -189,6 +199,19 @@ def _settings(data_cfg: dict) -> _Settings:
     overrides = cfg["overrides"] or {}
     if not isinstance(overrides, dict):
         raise ConfigError(f"{key}overrides: must be a mapping task -> {{{', '.join(OVERRIDE_KEYS)}}}")
+    clades = _int(cfg["clades_per_domain"], f"{key}clades_per_domain", 1)
+    if clades > MAX_CLADES:
+        raise ConfigError(
+            f"{key}clades_per_domain: at most {MAX_CLADES}, got {clades}: a domain has {MAX_CLADES} distinct pairs of "
+            "cues that tell a clade's classes apart, so more clades would repeat another clade's cues"
+        )
+    domains = _int(cfg["domains"], f"{key}domains", 1)
+    source_classes = _int(cfg["source_classes"], f"{key}source_classes", 2)
+    if source_classes < domains:
+        raise ConfigError(
+            f"{key}source_classes: {source_classes} is fewer than the {domains} domains: the probe would never see "
+            "a domain's images (the source classes are dealt round-robin over the domains)"
+        )
     return _Settings(
         seed=int(data_cfg.get("seed", 0)),
         resolution=int(data_cfg.get("resolution", 32)),
@@ -198,7 +221,7 @@ def _settings(data_cfg: dict) -> _Settings:
         classes=_int_range(cfg["classes_per_order"], f"{key}classes_per_order", 2, " (a task needs >= 2 classes)"),
         train=_int_range(cfg["train_per_class"], f"{key}train_per_class", 1, " (0 would leave tasks empty)"),
         test=_int(cfg["test_per_class"], f"{key}test_per_class", 1, " (0 would leave every task without a test set)"),
-        source_classes=_int(cfg["source_classes"], f"{key}source_classes", 2),
+        source_classes=source_classes,
         source_train=_int(cfg["source_train_per_class"], f"{key}source_train_per_class", 1),
         source_test=_int(cfg["source_test_per_class"], f"{key}source_test_per_class", 1),
         difficulty=(d_lo, d_hi),
@@ -223,6 +246,7 @@ class _ClassRef:
     o: int
     k: int
     difficulty: float
+    coarse: bool = False  # a source class: a whole clade, its order and class drawn afresh for every image
 
 
 @dataclass(frozen=True)
@@ -259,12 +283,24 @@ def _check_overrides(overrides: dict, tasks: list[str]) -> None:
             raise TaskDataError(f"{where} gives test_per_class=0: the task would have no test images")
 
 
+def _size_ranks(layout: np.random.Generator, clades: int, orders: int) -> np.ndarray:
+    """Size rank of each order (clade-major): the ranks are cut into ``orders`` tiers of ``clades`` consecutive
+    ranks and every clade takes one rank of each tier, so each clade has small and large orders, as the taxa of
+    iNaturalist do; which clade takes which rank of a tier, and which of its orders takes which tier, are random."""
+    tier_of_clade = np.stack([layout.permutation(clades) for _ in range(orders)])  # (tier, clade) -> rank in tier
+    ranks = np.empty(clades * orders, dtype=np.int64)
+    for j in range(clades):
+        for o, tier in enumerate(layout.permutation(orders)):
+            ranks[j * orders + o] = tier * clades + tier_of_clade[tier, j]
+    return ranks
+
+
 def _plan_world(s: _Settings) -> dict[str, _Group]:
     """Every task of the world plus the source task; sizes and difficulties are dealt out over the orders."""
     orders = [(d, c, o) for d in range(s.domains) for c in range(s.clades) for o in range(s.orders)]
     _check_overrides(s.overrides, [order_name(*doc) for doc in orders])
     layout = _rng(s.seed, _K_LAYOUT)
-    size_rank = layout.permutation(len(orders))
+    size_rank = _size_ranks(layout, s.domains * s.clades, s.orders)
     difficulty_rank = layout.permutation(len(orders))
     (c_lo, c_hi), (t_lo, t_hi), (d_lo, d_hi) = s.classes, s.train, s.difficulty
 
@@ -290,13 +326,13 @@ def _plan_world(s: _Settings) -> dict[str, _Group]:
         )
         groups[name] = _Group(spec, members, int(train), int(test), difficulty)
 
-    # source classes: one per reserved order, dealt round-robin over every clade of every domain
-    clades = [(d, c) for d in range(s.domains) for c in range(s.clades)]
+    # source classes: clades of their own (no task's clade), dealt round-robin over the domains; one class is a
+    # whole clade, so the source teaches the domains' coarse vocabulary and none of the fine cues within a clade
     members = []
     for i in range(s.source_classes):
-        (d, c), m = clades[i % len(clades)], i // len(clades)
-        name = f"{SOURCE_TASK}-{domain_name(d)}-c{c + 1}-k{m + 1}"
-        members.append(_ClassRef(name, d, c, SOURCE_ORDER_BASE + m, 0, 0.5 * (d_lo + d_hi)))
+        d, m = i % s.domains, i // s.domains
+        name = f"{SOURCE_TASK}-{domain_name(d)}-s{m + 1}"
+        members.append(_ClassRef(name, d, SOURCE_CLADE_BASE + m, 0, 0, 0.5 * (d_lo + d_hi), coarse=True))
     spec = TaskSpec(
         name=SOURCE_TASK,
         role="source",
@@ -406,11 +442,17 @@ def _clade(seed: int, d: int, c: int) -> dict:
     }
 
 
-def _class_model(seed: int, ref: _ClassRef) -> _ClassModel:
+def _class_model(
+    seed: int, ref: _ClassRef, order_z: np.ndarray | None = None, class_z: np.ndarray | None = None
+) -> _ClassModel:
+    """A class's model; with ``order_z`` and ``class_z`` of shape (N, params), one order and class per image (the
+    means are then arrays over the N images)."""
     clade = _clade(seed, ref.d, ref.c)
     archetype = clade["archetype"]
-    order_z = _rng(seed, _K_ORDER, ref.d, ref.c, ref.o).standard_normal(len(PARAMS))
-    class_z = _rng(seed, _K_CLASS, ref.d, ref.c, ref.o, ref.k).standard_normal(len(PARAMS))
+    if order_z is None:
+        order_z = _rng(seed, _K_ORDER, ref.d, ref.c, ref.o).standard_normal(len(PARAMS))
+    if class_z is None:
+        class_z = _rng(seed, _K_CLASS, ref.d, ref.c, ref.o, ref.k).standard_normal(len(PARAMS))
     separation = SEPARATION[0] + (SEPARATION[1] - SEPARATION[0]) * ref.difficulty
     mean, bounds_of = {}, {}
     i = 0
@@ -419,8 +461,8 @@ def _class_model(seed: int, ref: _ClassRef) -> _ClassModel:
         for p in names:
             scale, bounds = _param_info(archetype, p)
             bounds = bounds_of[p] = clade["bounds"].get(p, bounds)
-            prototype = _fold(clade["base"][p] + scale * ORDER_SPREAD * order_z[i], bounds)
-            mean[p] = _fold(prototype + scale * separation * weight * class_z[i], bounds)
+            prototype = _fold(clade["base"][p] + scale * ORDER_SPREAD * order_z[..., i], bounds)
+            mean[p] = _fold(prototype + scale * separation * weight * class_z[..., i], bounds)
             i += 1
     return _ClassModel(
         archetype=archetype,
@@ -655,14 +697,20 @@ def _render(m: _ClassModel, z: np.ndarray, un: np.ndarray, noise: np.ndarray, re
 
 def _render_images(seed: int, ref: _ClassRef, split: int, count: int, res: int) -> np.ndarray:
     """``count`` images of one class for one split (0 train, 1 test); a smaller count gives a prefix."""
-    model = _class_model(seed, ref)
     key = (_K_IMAGE, ref.d, ref.c, ref.o, ref.k, split)
     z = _rng(seed, *key, 0).standard_normal((count, N_NORMAL))
     un = _rng(seed, *key, 1).random((count, N_UNIFORM))
     noise = _rng(seed, *key, 2).standard_normal((count, res, res), dtype=np.float32)
+    if ref.coarse:  # every image of a clade-level class has an order and a class of its own
+        order_z = _rng(seed, *key, 3).standard_normal((count, len(PARAMS)))
+        class_z = _rng(seed, *key, 4).standard_normal((count, len(PARAMS)))
+    else:
+        model = _class_model(seed, ref)
     out = np.empty((count, res, res, 3), dtype=np.uint8)
     for start in range(0, count, CHUNK):
         stop = min(start + CHUNK, count)
+        if ref.coarse:
+            model = _class_model(seed, ref, order_z[start:stop], class_z[start:stop])
         out[start:stop] = _render(model, z[start:stop], un[start:stop], noise[start:stop], res)
     return out
 
