@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -97,7 +99,17 @@ def test_claim_verdicts_come_from_the_paired_intervals_not_the_point_estimates()
 
 
 def test_premise_counts_targets_where_an_expert_beats_the_generic_one():
-    sel = pd.DataFrame({"method": ["generic"] * 3 + ["oracle"] * 3, "target": ["a", "b", "c"] * 2,
-                        "chosen_error": [0.30, 0.20, 0.10, 0.2, 0.19, 0.12],
-                        "optimal_error": [0.20, 0.19, 0.12, 0.2, 0.19, 0.12]})
-    assert premise(sel) == (3, 2, 1)  # a: 1/3 better; b: 5% better; c: worse
+    sel = pd.DataFrame({"method": ["generic"] * 4 + ["oracle"] * 4, "target": ["a", "b", "c", "d"] * 2,
+                        "chosen_error": [0.30, 0.20, 0.10, 0.22, 0.2, 0.19, 0.12, 0.2],
+                        "optimal_error": [0.20, 0.19, 0.12, 0.2, 0.2, 0.19, 0.12, 0.2]})
+    sel["relative_increase"] = (sel.chosen_error - sel.optimal_error) / sel.optimal_error
+    # a: generic +50% over the best expert; b: +5%; c: the generic one is better; d: exactly +10% counts
+    assert premise(sel) == (4, 3, 2)
+
+
+def test_premise_of_the_published_cub_inat_matrix():
+    from taskspace.selection import load_reference_cub_inat, score_selection
+
+    transfer, distances = load_reference_cub_inat(Path(__file__).parent / "data" / "cub_inat")
+    selection, _ = score_selection(transfer, distances, bootstrap={"resamples": 10})
+    assert premise(selection) == (50, 40, 31)

@@ -56,10 +56,12 @@ def difficulty_correlation(norms: dict[str, float], selection: pd.DataFrame) -> 
 
 def premise(selection: pd.DataFrame, generic: str = "generic", margin: float = 0.10) -> tuple[int, int, int]:
     """(targets, targets where the best candidate expert beats the generic expert, those where it does so by at
-    least ``margin`` relative error): whether choosing an expert can matter at all."""
+    least ``margin`` relative error, i.e. where the generic expert's relative error increase over the best candidate
+    is >= ``margin``): whether choosing an expert can matter at all. The published CUB+iNat matrix gives
+    (50, 40, 31)."""
     g = selection[selection["method"] == generic].set_index("target")
     better = g["optimal_error"] < g["chosen_error"]
-    clearly = g["optimal_error"] <= (1.0 - margin) * g["chosen_error"]
+    clearly = better & (g["relative_increase"] >= margin - 1e-12)
     return len(g), int(better.sum()), int(clearly.sum())
 
 
