@@ -14,6 +14,7 @@ from taskspace.figures import (
     pareto_front,
     plot_cost_frontier,
     plot_distance_heatmaps,
+    plot_message,
     plot_norm_vs_error,
     plot_summary_ci,
     plot_task_maps,
@@ -165,6 +166,15 @@ def test_every_figure_writes_a_png(tmp_path):
     for name in names:
         assert_png(tmp_path / ("sub" if name == "frontier.png" else "") / name)
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == names  # no temporary left
+
+
+def test_a_figure_without_data_says_why(tmp_path):
+    """A run whose methods have no trivial embedding (e.g. domain only) still gets every figure of the report."""
+    plot_message(tmp_path / "norms.png", "Embedding norm vs best expert's error", "No method has a trivial embedding.")
+    assert_png(tmp_path / "norms.png", min_side=100)
+    with Image.open(tmp_path / "norms.png") as im:
+        pixels = np.asarray(im.convert("L"))
+    assert (pixels < 128).sum() > 200  # the text is drawn
 
 
 def test_two_tasks_are_enough(tmp_path):

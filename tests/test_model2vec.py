@@ -1,4 +1,4 @@
-"""MODEL2VEC: learned model biases, scored leave-one-target-out."""
+"""MODEL2VEC: learned model biases, scored on held-out targets (leave-one-target-out or K folds)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from taskspace.embeddings import Embedding
-from taskspace.embeddings.model2vec import leave_one_target_out
+from taskspace.embeddings.model2vec import held_out_distances
 
 CFG = {"base": "task2vec", "alpha": 0.15, "steps": 150, "lr": 0.05, "l2": 0.001}
 
@@ -39,7 +39,7 @@ def test_learns_an_expert_that_is_best_everywhere():
     bank = _bank()
     names = sorted(bank)
     best = {t: ("t3" if t != "t3" else "t1") for t in names}
-    dist, full = leave_one_target_out(bank, _transfer(names, best), CFG)
+    dist, full = held_out_distances(bank, _transfer(names, best), CFG)
     assert len(dist) == len(names) * (len(names) - 1)
     picks = _choices(dist)
     # every target except t3 itself learns (from the other targets) that t3's expert is best
@@ -48,18 +48,35 @@ def test_learns_an_expert_that_is_best_everywhere():
     assert (full.model_embeddings > 0).all()
 
 
-def test_a_target_never_sees_its_own_ground_truth():
+@pytest.mark.parametrize("folds", [None, 3])
+def test_a_target_never_sees_its_own_ground_truth(folds):
+    cfg = {**CFG, "folds": folds}
     bank = _bank(seed=1)
     names = sorted(bank)
     best = {t: "t2" for t in names if t != "t2"}
-    dist_a, _ = leave_one_target_out(bank, _transfer(names, best, seed=3), CFG)
+    dist_a, _ = held_out_distances(bank, _transfer(names, best, seed=3), cfg)
     changed = dict(best, t0="t5")  # only target t0's own column changes
-    dist_b, _ = leave_one_target_out(bank, _transfer(names, changed, seed=3).assign(
-        test_error=lambda d: np.where((d.task == "t0") & (d.expert == "t2"), 0.9, d.test_error)), CFG)
+    dist_b, _ = held_out_distances(bank, _transfer(names, changed, seed=3).assign(
+        test_error=lambda d: np.where((d.task == "t0") & (d.expert == "t2"), 0.9, d.test_error)), cfg)
     a = dist_a.set_index(["source", "target"]).distance
     b = dist_b.set_index(["source", "target"]).distance
-    pd.testing.assert_series_equal(a.xs("t0", level="target"), b.xs("t0", level="target"))
+    # t0's fold (t0 alone, or t0 and t3 with 3 folds over t0..t5) is scored without t0's column
+    same = ["t0"] if folds is None else ["t0", "t3"]
+    for t in same:
+        pd.testing.assert_series_equal(a.xs(t, level="target"), b.xs(t, level="target"))
     assert not np.allclose(a.xs("t1", level="target"), b.xs("t1", level="target"))  # learned from t0's column
+
+
+def test_one_fold_per_target_is_leave_one_target_out():
+    bank = _bank(seed=2)
+    names = sorted(bank)
+    transfer = _transfer(names, {t: "t4" for t in names if t != "t4"}, seed=5)
+    loo, _ = held_out_distances(bank, transfer, CFG)
+    folds, _ = held_out_distances(bank, transfer, {**CFG, "folds": len(names)})
+    pd.testing.assert_frame_equal(loo, folds)
+    three, _ = held_out_distances(bank, transfer, {**CFG, "folds": 3})
+    assert list(three.target) == list(loo.target) and list(three.source) == list(loo.source)
+    assert not np.allclose(three.distance, loo.distance)  # other training sets, other biases
 
 
 def test_missing_candidates_are_an_error():
@@ -68,7 +85,7 @@ def test_missing_candidates_are_an_error():
     transfer = _transfer(names, {})
     transfer = transfer[~((transfer.task == "t4") & (transfer.expert != "t4"))]
     with pytest.raises(ValueError, match="t4"):
-        leave_one_target_out(bank, transfer, CFG)
+        held_out_distances(bank, transfer, CFG)
 
 
 def test_two_tasks_learn_from_a_single_training_distance():
@@ -76,6 +93,6 @@ def test_two_tasks_learn_from_a_single_training_distance():
     # spread to start the temperature from); the distances stay finite
     bank = _bank(n=2)
     names = sorted(bank)
-    dist, full = leave_one_target_out(bank, _transfer(names, {"t0": "t1", "t1": "t0"}), CFG)
+    dist, full = held_out_distances(bank, _transfer(names, {"t0": "t1", "t1": "t0"}), CFG)
     assert len(dist) == 2 and np.isfinite(dist.distance).all()
     assert np.isfinite(full.model_embeddings).all()

@@ -401,6 +401,15 @@ def _rank_correlation(x: np.ndarray, y: np.ndarray) -> float:
     return float(spearmanr(x, y).statistic)
 
 
+def plot_message(path: str | os.PathLike, title: str, message: str) -> None:
+    """A figure that says why there is nothing to draw (e.g. no configured method has a trivial embedding): the
+    report keeps every figure and tells the reader what to configure."""
+    fig = Figure(figsize=(6.0, 1.6))
+    fig.text(0.5, 0.68, title, ha="center", va="center", fontsize=11, weight="bold")
+    fig.text(0.5, 0.35, message, ha="center", va="center", fontsize=9, wrap=True)
+    _save_png(fig, path)
+
+
 def plot_norm_vs_error(norms: dict[str, pd.Series], best_error: pd.Series, groups: pd.Series,
                        path: str | os.PathLike) -> None:
     """Per method, embedding norm of each task (x) against the test error of its best expert (y, %).

@@ -600,7 +600,7 @@ def learn_model2vec(
     name: str, method_cfg: dict, transfer: str, embeddings: str, output: str, model: str,
     log: str | None = None, threads: int = 1, store: str | None = None,
 ) -> bool:
-    """MODEL2VEC: leave-one-target-out distances (``output``) and the biases fitted on every target (``model``),
+    """MODEL2VEC: cross-validated distances (``output``; ``folds``) and the biases fitted on every target (``model``),
     on the ``base`` method's embeddings in ``embeddings`` (an embeddings.h5).
 
     With a ``store``, the fit is reused when the base embeddings' arrays, the transfer table's values and the
@@ -608,7 +608,7 @@ def learn_model2vec(
     """
     import h5py
 
-    from .embeddings.model2vec import leave_one_target_out
+    from .embeddings.model2vec import held_out_distances
     from .reuse import make_key, matches, place, unreadable
 
     with job_log(log) as say:
@@ -630,7 +630,7 @@ def learn_model2vec(
         targets = (stored / "distances.parquet", stored / "model.h5") if stored is not None else (output, model)
         if stored is not None:
             (stored / "key.json").unlink(missing_ok=True)
-        df, full = leave_one_target_out(base, table, method_cfg, GENERIC)
+        df, full = held_out_distances(base, table, method_cfg, GENERIC)
         write_table(_label_distances(name, df), targets[0], {"method": name, "registered": "model2vec",
                                                               "config": method_cfg})
         with atomic_path(targets[1]) as tmp, h5py.File(tmp, "w") as f:
@@ -758,6 +758,7 @@ def plot(meta_task: str, inputs: dict, outputs: dict, levels: list[str], seed: i
     from .figures import (
         plot_cost_frontier,
         plot_distance_heatmaps,
+        plot_message,
         plot_norm_vs_error,
         plot_summary_ci,
         plot_task_maps,
@@ -810,8 +811,13 @@ def plot(meta_task: str, inputs: dict, outputs: dict, levels: list[str], seed: i
                     f[method][t]["trivial"][()], dtype=float).ravel()).sum()) for t in tasks})
     plot_task_maps(vectors, groups, outputs["maps"], seed=seed)
     best = sel.drop_duplicates("target").set_index("target")["optimal_error"]
-    plot_norm_vs_error({m: n.loc[[t for t in n.index if t in best.index]] for m, n in norms.items()}, best,
-                       groups, outputs["norms"])
+    if norms:
+        plot_norm_vs_error({m: n.loc[[t for t in n.index if t in best.index]] for m, n in norms.items()}, best,
+                           groups, outputs["norms"])
+    else:
+        plot_message(outputs["norms"], "Embedding norm vs best expert's error",
+                     "No configured embedding method has a trivial embedding to measure a norm from\n"
+                     "(task2vec, task2vec_mc and pseudotask do: add one to embeddings.methods).")
 
     s, c = report_tables(summ, comp)
     for frame, path in ((s, outputs["summary_table"]), (c, outputs["comparisons_table"])):
