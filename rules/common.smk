@@ -38,7 +38,7 @@ if GENERIC in TASKS:
     raise ConfigError(
         f"data.tasks: {GENERIC!r} names the probe used as an expert; rename that task"
     )
-EXPERT_TASKS = expert_tasks(config, TASKS)  # tasks that get a fine-tuned expert
+EXPERT_TASKS = expert_tasks(config, TASKS, {t: PLAN[t].n_train for t in TASKS})  # tasks that get an expert
 EXPERTS = EXPERT_TASKS + [GENERIC]
 # The meta-tasks scored (target x expert matrices); only their (expert, target) pairs are computed.
 META_TASKS = meta_tasks(config, TASKS, EXPERT_TASKS)

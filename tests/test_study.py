@@ -24,6 +24,19 @@ def test_default_is_one_full_matrix():
     assert len(transfer_pairs(matrices, "generic")) == 4 * 5
 
 
+def test_experts_go_to_tasks_with_enough_training_images():
+    sizes = {"a": 12, "b": 100, "c": 99, "d": 448}
+    config = validate_config({"experts": {"min_train_images": 100}})
+    bank = expert_tasks(config, TASKS, sizes)
+    assert bank == ["b", "d"]
+    (matrix,) = meta_tasks(config, TASKS, bank)
+    assert matrix.targets == tuple(TASKS) and matrix.experts == ("b", "d")  # every task stays a target
+    listed = validate_config({"experts": {"tasks": ["a", "c", "d"], "min_train_images": 50}})
+    assert expert_tasks(listed, TASKS, sizes) == ["c", "d"]
+    with pytest.raises(ConfigError, match=r"experts\.min_train_images: 500 leaves no task.*448 training images"):
+        expert_tasks(validate_config({"experts": {"min_train_images": 500}}), TASKS, sizes)
+
+
 def test_meta_tasks_compute_the_union_of_their_pairs():
     bank, matrices = _study(["a", "b", "c"], {"m1": {"targets": ["a", "b"], "experts": ["a", "b"]},
                                               "m2": {"targets": "all", "experts": ["b", "c"]}})

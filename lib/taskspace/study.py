@@ -1,8 +1,9 @@
 """The study's shape: which tasks get an expert, and the meta-tasks (target x expert transfer matrices) scored.
 
 The Task2Vec paper embedded all of its 1,460 tasks and trained 156 experts, but evaluated transfer only within
-its meta-tasks (iNat+CUB: 50 targets x 50 experts; Mixed: 50 x 26). ``experts.tasks`` and ``meta_tasks`` say the
-same here; by default every task gets an expert and one meta-task, ``all``, is the full matrix.
+its meta-tasks (iNat+CUB: 50 targets x 50 experts; Mixed: 50 x 26). ``experts.tasks`` (and
+``experts.min_train_images``: experts where there are images to train them) and ``meta_tasks`` say the same here;
+by default every task gets an expert and one meta-task, ``all``, is the full matrix.
 """
 
 from __future__ import annotations
@@ -35,9 +36,21 @@ def _names(value, universe: list[str], key: str, what: str) -> list[str]:
     return sorted(value)
 
 
-def expert_tasks(config: dict, tasks: list[str]) -> list[str]:
-    """The tasks that get an expert (``experts.tasks``)."""
-    return _names(config["experts"]["tasks"], tasks, "experts.tasks", "task(s)")
+def expert_tasks(config: dict, tasks: list[str], sizes: dict[str, int] | None = None) -> list[str]:
+    """The tasks that get an expert: ``experts.tasks``, less those with fewer than ``experts.min_train_images``
+    training images (``sizes``: task -> training images, needed when that threshold is above 0)."""
+    chosen = _names(config["experts"]["tasks"], tasks, "experts.tasks", "task(s)")
+    least = int(config["experts"].get("min_train_images", 0))
+    if least <= 0:
+        return chosen
+    if sizes is None:
+        raise ValueError("expert_tasks: experts.min_train_images needs the tasks' training sizes")
+    kept = [t for t in chosen if sizes[t] >= least]
+    if not kept:
+        largest = max(sizes[t] for t in chosen)
+        raise ConfigError(f"config key experts.min_train_images: {least} leaves no task with an expert (the largest "
+                          f"of experts.tasks has {largest} training images)")
+    return kept
 
 
 def meta_tasks(config: dict, tasks: list[str], experts: list[str]) -> list[MetaTask]:
