@@ -35,6 +35,8 @@ rule gather_embeddings:
         "results/embeddings.h5",
     log:
         "results/logs/gather_embeddings.log",
+    benchmark:
+        "results/benchmarks/gather_embeddings.tsv"
     localrule: True
     conda:
         "../envs/taskspace.yaml"
@@ -50,6 +52,8 @@ rule compute_distances:
         expand("results/distances/{method}.parquet", method=EMBED_METHODS),
     log:
         "results/logs/compute_distances.log",
+    benchmark:
+        "results/benchmarks/compute_distances.tsv"
     localrule: True
     conda:
         "../envs/taskspace.yaml"

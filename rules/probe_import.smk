@@ -7,6 +7,8 @@ rule import_probe:
         checkpoint="results/probe/probe.pt",
     log:
         "results/logs/import_probe.log",
+    benchmark:
+        "results/benchmarks/import_probe.tsv"
     localrule: True
     conda:
         "../envs/taskspace.yaml"
@@ -31,6 +33,8 @@ rule init_random_probe:
         checkpoint="results/probe/random.pt",
     log:
         "results/logs/init_random_probe.log",
+    benchmark:
+        "results/benchmarks/init_random_probe.tsv"
     localrule: True
     conda:
         "../envs/taskspace.yaml"

@@ -31,6 +31,8 @@ rule init_random_probe:
         metrics="results/probe/random_metrics.parquet",
     log:
         "results/logs/init_random_probe.log",
+    benchmark:
+        "results/benchmarks/init_random_probe.tsv"
     localrule: True
     conda:
         "../envs/taskspace.yaml"

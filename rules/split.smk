@@ -24,6 +24,8 @@ rule tabulate_tasks:
         "results/tasks.parquet",
     log:
         "results/logs/tabulate_tasks.log",
+    benchmark:
+        "results/benchmarks/tabulate_tasks.tsv"
     localrule: True
     conda:
         "../envs/taskspace.yaml"

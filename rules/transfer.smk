@@ -37,6 +37,8 @@ rule gather_transfer:
         "results/transfer.parquet",
     log:
         "results/logs/gather_transfer.log",
+    benchmark:
+        "results/benchmarks/gather_transfer.tsv"
     localrule: True
     conda:
         "../envs/taskspace.yaml"
