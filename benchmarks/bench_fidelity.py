@@ -1,6 +1,6 @@
 """Which of the papers' claims a finished run reproduces, printed from its tables (nothing is recomputed).
 
-    snakemake --cores 2 && python benchmarks/bench_fidelity.py results [--readme README.md]
+    snakemake --cores 2 && python benchmarks/bench_fidelity.py results
     python benchmarks/bench_fidelity.py packaged/results --levels entry group --block packaged --readme README.md
 
 Prints the summary table with a 95% bootstrap interval (over targets) for each method's mean relative error
@@ -119,11 +119,13 @@ def main() -> None:
                         help="tasks.parquet columns of the taxonomy, coarsest first (default: domain clade order)")
     parser.add_argument("--meta-task", help="the meta-task to report (default: the first)")
     parser.add_argument("--readme", type=Path, help="rewrite the README's generated block")
-    parser.add_argument("--block", default="fidelity", help="name of the README block (default: fidelity)")
+    parser.add_argument("--block", help="name of the README block (with --readme; e.g. packaged)")
     args = parser.parse_args()
     text = report(args.results, args.levels, args.meta_task)
     print(text)
     if args.readme:
+        if not args.block:
+            raise SystemExit("--readme needs --block: the name of the README's generated block (e.g. packaged)")
         readme = args.readme.read_text()
         begin, end = f"<!-- {args.block}:begin -->", f"<!-- {args.block}:end -->"
         new, n = re.subn(f"{re.escape(begin)}.*?{re.escape(end)}", lambda _: f"{begin}\n{text}\n{end}", readme,

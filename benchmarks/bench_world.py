@@ -1,0 +1,311 @@
+"""Benchmark of the embedded world: does choosing an expert matter in it, what the demo costs, and how stable the
+study's verdicts are across world seeds.
+
+    python benchmarks/bench_world.py [--seeds 0 1 2] [--config config.yaml] [--workdir DIR] [--readme README.md]
+    python benchmarks/bench_world.py --reuse --workdir DIR ...   (report the finished runs in DIR/seed-<s>; run the others)
+
+For each seed s, the config with ``data.seed`` and ``seed`` set to s (another world and other training draws) is
+run cold with ``--cores 2``, one seed after the other. Printed per seed:
+
+* the cold wall time of the run and each stage's time read from its jobs' ``benchmark:`` files (jobs, seconds summed
+  over the jobs, the longest job): the budget can be audited stage by stage;
+* the premise of the study: on how many targets the best candidate expert (own expert and generic probe excluded)
+  beats the generic probe, and by >= 10 % relative error (generic's relative error increase over it); the mean
+  test error of the candidate experts by relation to the target (sister order, same domain, other domain);
+* every selector's mean relative error increase with its 95 % bootstrap interval over targets.
+
+Across seeds: each selector's mean over the seeds, their standard deviation and range, and the interval of each
+seed; which differences between the headline selectors are larger than the noise (the paired interval excludes 0
+with the same sign in every seed); the papers' claims with their verdict in each world. ``--readme`` writes the
+README's generated block between ``<!-- world:begin -->`` and ``<!-- world:end -->``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "lib"))
+
+from taskspace.fidelity import (  # noqa: E402
+    difficulty_correlation,
+    neighbour_taxonomy,
+    premise,
+    selection_claims,
+    taxonomic_distance,
+    taxonomy_correlation,
+)
+
+LEVELS = ["domain", "clade", "order"]
+
+# the selectors compared pairwise in the claims (the per-expert scores and two-stage ones are in the table)
+HEADLINE = ["task2vec.asym", "task2vec.sym", "task2vec_mc.asym", "pseudotask.asym", "ttk", "model2vec", "domain",
+            "logme", "task2vec.asym>logme@3", "generic", "random"]
+RELATIONS = ("sister order", "same domain", "other domain")
+
+
+def run_cold(workdir: Path, config: dict) -> float:
+    """One cold run of the whole study in ``workdir``; its wall time in seconds."""
+    shutil.rmtree(workdir, ignore_errors=True)
+    workdir.mkdir(parents=True)
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir),
+           "--configfile", str(workdir / "config.yaml"), "--cores", "2", "--quiet", "all"]
+    env = dict(os.environ, PYTHONPATH=str(REPO / "lib"))
+    start = time.perf_counter()
+    with open(workdir / "run.log", "w") as log:
+        subprocess.run(cmd, check=True, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+    seconds = time.perf_counter() - start
+    (workdir / "wall_seconds.txt").write_text(f"{seconds:.1f}\n")
+    return seconds
+
+
+def stage_times(results: Path) -> pd.DataFrame:
+    """Per rule, from its jobs' benchmark files: jobs, seconds summed over them, the longest job."""
+    rows = []
+    for entry in sorted((results / "benchmarks").iterdir()):
+        files = [entry] if entry.is_file() else sorted(entry.glob("*.tsv"))
+        seconds = [float(pd.read_csv(f, sep="\t")["s"].iloc[0]) for f in files]
+        if seconds:
+            rows.append({"stage": entry.stem, "jobs": len(seconds), "seconds": sum(seconds), "longest": max(seconds)})
+    return pd.DataFrame(rows).sort_values("seconds", ascending=False, ignore_index=True)
+
+
+def relation_errors(results: Path) -> dict[str, float]:
+    """Mean test error of candidate experts (not the target's own, not generic) by their relation to the target:
+    averaged per target first, then over targets."""
+    transfer = pd.read_parquet(results / "transfer.parquet")
+    tasks = pd.read_parquet(results / "tasks.parquet").set_index("task")
+    pairs = transfer[(transfer.expert != "generic") & (transfer.expert != transfer.task)].copy()
+    same_clade = tasks.clade[pairs.expert].to_numpy() == tasks.clade[pairs.task].to_numpy()
+    same_domain = tasks.domain[pairs.expert].to_numpy() == tasks.domain[pairs.task].to_numpy()
+    pairs["relation"] = np.where(same_clade, RELATIONS[0], np.where(same_domain, RELATIONS[1], RELATIONS[2]))
+    per_target = pairs.groupby(["task", "relation"]).test_error.mean().unstack()
+    return {r: float(per_target[r].mean()) for r in RELATIONS if r in per_target}
+
+
+def fisher_norms(embeddings: Path, method: str) -> dict[str, float] | None:
+    """||embedding - trivial||_1 per task, or None for a method without a trivial embedding."""
+    import h5py
+
+    with h5py.File(embeddings, "r") as f:
+        if method not in f or not all("trivial" in g for g in f[method].values()):
+            return None
+        return {t: float(np.abs(g["embedding"][()] - g["trivial"][()]).sum()) for t, g in f[method].items()}
+
+
+def embedding_structure(results: Path, tasks: pd.DataFrame, selection: pd.DataFrame) -> dict[str, tuple]:
+    """Per method (symmetric distance where there is one): Spearman(distance, taxonomic distance), the mean
+    taxonomic distance of each task's nearest neighbour, Spearman(Fisher norm, best expert's error) or None."""
+    taxonomy = taxonomic_distance(tasks, LEVELS)
+    out = {}
+    for path in sorted((results / "distances").glob("*.parquet")):
+        dist = pd.read_parquet(path)
+        kinds = set(dist["kind"])
+        kind = "sym" if "sym" in kinds else "" if "" in kinds else None
+        if kind is None or dist["embedding"].iloc[0] == "model2vec":
+            continue
+        norms = fisher_norms(results / "embeddings.h5", path.stem)
+        out[f"{path.stem}{'.sym' if kind else ''}"] = (
+            taxonomy_correlation(dist, taxonomy, kind), neighbour_taxonomy(dist, taxonomy, kind),
+            difficulty_correlation(norms, selection) if norms else None)
+    return out
+
+
+def seed_report(seed: int, results: Path, wall: float | None) -> dict:
+    summary = pd.read_parquet(results / "summary.parquet")
+    meta_task = summary.meta_task.iloc[0]
+    summary = summary[summary.meta_task == meta_task].set_index("method")
+    selection = pd.read_parquet(results / "selection.parquet")
+    selection = selection[selection.meta_task == meta_task]
+    comparisons = pd.read_parquet(results / "comparisons.parquet")
+    comparisons = comparisons[comparisons.meta_task == meta_task]
+    tasks = pd.read_parquet(results / "tasks.parquet")
+    tasks = tasks[tasks.role == "task"]
+    return {
+        "seed": seed,
+        "wall": wall,
+        "stages": stage_times(results),
+        "premise": premise(selection),
+        "relations": relation_errors(results),
+        "summary": summary,
+        "comparisons": comparisons,
+        "claims": selection_claims(selection),
+        "sizes": (int(tasks.n_train.min()), int(tasks.n_train.max())),
+        "structure": embedding_structure(results, tasks, selection),
+    }
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:+.1f}"
+
+
+def across_seeds(reports: list[dict]) -> pd.DataFrame:
+    """Per selector: mean over seeds, standard deviation and range across them, each seed's value and interval."""
+    methods = list(reports[0]["summary"].index)
+    rows = []
+    for m in methods:
+        values = [r["summary"].loc[m] for r in reports if m in r["summary"].index]
+        means = [float(v.mean_relative_increase) for v in values]
+        rows.append({
+            "method": m,
+            "kind": values[0].kind,
+            "cost": float(values[0].cost),
+            "mean": float(np.mean(means)),
+            "sd": float(np.std(means, ddof=1)) if len(means) > 1 else float("nan"),
+            "min": min(means),
+            "max": max(means),
+            "per_seed": [(float(v.mean_relative_increase), float(v.mean_relative_increase_lo),
+                          float(v.mean_relative_increase_hi), int(v.n_targets)) for v in values],
+        })
+    return pd.DataFrame(rows)
+
+
+def stable_differences(reports: list[dict], methods: list[str]) -> list[tuple[str, str, str, list[float], str]]:
+    """Pairs of headline selectors with their verdict in each seed (from comparisons.parquet's paired intervals):
+    (a, b, 'a better' / 'b better' / 'not distinguishable', per-seed mean differences, per-seed verdicts)."""
+    out = []
+    for i, a in enumerate(methods):
+        for b in methods[i + 1:]:
+            diffs, verdicts = [], []
+            for r in reports:
+                c = r["comparisons"]
+                row = c[(c.method_a == a) & (c.method_b == b)]
+                sign = 1.0
+                if row.empty:
+                    row, sign = c[(c.method_a == b) & (c.method_b == a)], -1.0
+                if row.empty:
+                    break
+                row = row.iloc[0]
+                diffs.append(sign * float(row.mean_difference))
+                lo, hi = sorted((sign * float(row.difference_lo), sign * float(row.difference_hi)))
+                verdicts.append(f"{a} better" if hi < 0 else f"{b} better" if lo > 0 else "not distinguishable")
+            if len(diffs) != len(reports):
+                continue
+            overall = verdicts[0] if len(set(verdicts)) == 1 and verdicts[0] != "not distinguishable" else \
+                "not distinguishable"
+            out.append((a, b, overall, diffs, "; ".join(verdicts)))
+    return out
+
+
+def render(reports: list[dict], config_name: str) -> str:
+    seeds = [r["seed"] for r in reports]
+    table = across_seeds(reports)
+    n_targets = reports[0]["premise"][0]
+    lines = [f"{config_name} run cold for world seeds {', '.join(map(str, seeds))} (`data.seed` = `seed` = s), "
+             f"{n_targets} targets each, `--cores 2`:", ""]
+    lines += ["| seed | cold wall time | best other expert beats generic | ... by >= 10 % relative "
+              "| mean error: sister-order / same-domain / other-domain experts | task sizes (training images) |",
+              "|---|---|---|---|---|---|"]
+    for r in reports:
+        n, better, clearly = r["premise"]
+        rel = r["relations"]
+        wall = f"{r['wall']:.0f} s" if r["wall"] is not None else "-"
+        lines.append(f"| {r['seed']} | {wall} | {better} of {n} ({100 * better / n:.0f} %) "
+                     f"| {clearly} of {n} ({100 * clearly / n:.0f} %) "
+                     f"| {' / '.join(f'{100 * rel[k]:.1f} %' for k in RELATIONS if k in rel)} "
+                     f"| {r['sizes'][0]} to {r['sizes'][1]} |")
+    lines += ["", "Each stage's time in the first seed's run, from its jobs' `benchmark:` files (seconds summed over "
+              "the jobs; two run at once):", "", "| stage | jobs | seconds | longest job |", "|---|---|---|---|"]
+    for row in reports[0]["stages"].itertuples():
+        lines.append(f"| {row.stage} | {row.jobs} | {row.seconds:.1f} | {row.longest:.1f} |")
+    lines += ["", "Mean relative error increase over the best expert (%, lower is better): the mean over the seeds, "
+              "its standard deviation and range across them, and each seed's value with its 95 % bootstrap "
+              "interval over targets:", "",
+              "| method | kind | cost (passes) | mean over seeds | sd across seeds | range | "
+              + " | ".join(f"seed {s} [95% CI]" for s in seeds) + " |",
+              "|---|---|---|---|---|---|" + "---|" * len(seeds)]
+    for row in table.sort_values(["kind", "mean"]).itertuples():
+        cells = []
+        for mean, lo, hi, n in row.per_seed:
+            cells.append(f"{pct(mean)} [{pct(lo)}, {pct(hi)}]" if n else "- (every target skipped)")
+        lines.append(f"| {row.method} | {row.kind} | {row.cost:g} | {pct(row.mean)} | {100 * row.sd:.1f} "
+                     f"| {pct(row.min)} to {pct(row.max)} | " + " | ".join(cells) + " |")
+    present = [m for m in HEADLINE if all(m in r["summary"].index for r in reports)]
+    pairs = stable_differences(reports, present)
+    stable = [p for p in pairs if p[2] != "not distinguishable"]
+    mixed = [p for p in pairs if p[2] == "not distinguishable" and "better" in p[4]]
+    lines += ["", f"Differences larger than the noise: of the {len(pairs)} pairs of {', '.join(present)}, these "
+              f"{len(stable)} have a paired 95 % interval over targets that excludes 0, with the same sign, in every "
+              f"seed (the winner's mean relative increase minus the loser's, in points, per seed); {len(mixed)} more "
+              "differ in some seeds only, the other "
+              f"{len(pairs) - len(stable) - len(mixed)} in none:", ""]
+    for a, b, overall, diffs, _ in stable:
+        winner, loser, sign = (a, b, 1.0) if overall == f"{a} better" else (b, a, -1.0)
+        lines.append(f"- {winner} beats {loser}: {', '.join(f'{100 * sign * d:+.1f}' for d in diffs)}")
+    if not stable:
+        lines.append("- none")
+    lines += ["", "The papers' claims, verdict in each world (from the paired intervals of that world):", ""]
+    by_text: dict[str, list[str]] = {}
+    for r in reports:
+        for claim in r["claims"]:
+            by_text.setdefault(claim.text, []).append(claim.verdict)
+    for text, verdicts in by_text.items():
+        agreed = verdicts[0] if len(set(verdicts)) == 1 else "MIXED"
+        lines.append(f"- {agreed}: {text} (seeds: {', '.join(verdicts)})")
+    lines += ["", "What the embeddings see, per seed: Spearman(symmetric distance, taxonomic distance) / mean taxonomic "
+              "distance of each task's nearest neighbour / Spearman(Fisher norm, best expert's error); taxonomic "
+              "distance 1 = sister orders, 2 = same domain, 3 = other domain:", "",
+              "| method | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---|" * len(seeds)]
+    for method in reports[0]["structure"]:
+        cells = []
+        for r in reports:
+            tax, neighbour, difficulty = r["structure"].get(method, (float("nan"),) * 3)
+            cells.append(f"{tax:+.2f} / {neighbour:.2f} / " + (f"{difficulty:+.2f}" if difficulty is not None else "-"))
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
+    parser.add_argument("--workdir", type=Path, help="where the runs go (default: a temporary directory)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="report a seed's finished run in --workdir instead of running it again")
+    parser.add_argument("--readme", type=Path, help="rewrite the README's generated block")
+    parser.add_argument("--block", default="world", help="name of the README block (default: world)")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="taskspace-world-"))
+    base = yaml.safe_load(args.config.read_text())
+    reports = []
+    for seed in args.seeds:
+        run = workdir / f"seed-{seed}"
+        wall_file = run / "wall_seconds.txt"
+        if args.reuse and (run / "results" / "summary.parquet").is_file():
+            wall = float(wall_file.read_text()) if wall_file.is_file() else None
+        else:
+            config = {**base, "seed": seed, "data": {**base.get("data", {}), "seed": seed}}
+            wall = run_cold(run, config)
+            print(f"seed {seed}: cold run {wall:.1f} s", flush=True)
+        reports.append(seed_report(seed, run / "results", wall))
+    walls = [r["wall"] for r in reports if r["wall"] is not None]
+    text = render(reports, f"`{args.config.name}`")
+    print(text)
+    if walls:
+        print(f"\ncold wall time: median {statistics.median(walls):.1f} s over {len(walls)} runs")
+    if args.readme:
+        readme = args.readme.read_text()
+        begin, end = f"<!-- {args.block}:begin -->", f"<!-- {args.block}:end -->"
+        new, n = re.subn(f"{re.escape(begin)}.*?{re.escape(end)}", lambda _: f"{begin}\n{text}\n{end}", readme,
+                         flags=re.S)
+        if n != 1:
+            raise SystemExit(f"{args.readme}: expected one {args.block} block between markers, found {n}")
+        args.readme.write_text(new)
+
+
+if __name__ == "__main__":
+    main()
