@@ -1,7 +1,7 @@
-"""The embedded benchmark makes expert selection a real problem: shown on a real run of a reduced default world.
+"""The embedded benchmark makes expert selection a real problem: shown on a real run of the default world.
 
-The reduced world keeps everything of config.yaml (generator, source task, probe and expert training, transfer)
-but has two clades per domain and smaller test splits, and embeds with two cheap methods: 16 targets.
+The run keeps everything of config.yaml (the world, source task, probe, experts, transfer) and reduces only the
+embedding methods to two cheap ones: the transfer matrix is the demo's.
 """
 
 from __future__ import annotations
@@ -16,16 +16,14 @@ pytestmark = pytest.mark.workflow
 
 
 METHODS = ["domain", "task2vec_mc"]  # the cheap ones; the tiny workflow test runs every method
-REDUCED = {"clades_per_domain": 2, "orders_per_clade": 4, "test_per_class": 20}
 
 
 @pytest.fixture(scope="module")
 def default_run(tmp_path_factory):
-    """config.yaml with the reduced world, run end to end: the world, the probe, the experts of the tasks with
-    enough training images (experts.min_train_images) and the full matrix on all 16 targets."""
+    """config.yaml with two embedding methods, run end to end: the world, the probe, the experts of the tasks with
+    enough training images (experts.min_train_images) and the full matrix on all 24 targets."""
     directory = tmp_path_factory.mktemp("default_run")
     config = yaml.safe_load((REPO / "config.yaml").read_text())
-    config["data"]["synthetic"].update(REDUCED)
     config["embeddings"]["methods"] = METHODS
     config["selection"]["rerank"]["embeddings"] = ["domain"]  # the shortlists must come from configured methods
     (directory / "config.yaml").write_text(yaml.safe_dump(config))
@@ -47,7 +45,7 @@ def candidates(default_run):
 def test_the_world_has_enough_tasks_with_heavy_tailed_sizes(default_run):
     tasks = pd.read_parquet(default_run / "tasks.parquet")
     tasks = tasks[tasks.role == "task"]
-    assert len(tasks) == 16 and tasks.domain.nunique() == 2 and tasks.clade.nunique() == 4
+    assert len(tasks) == 24 and tasks.domain.nunique() == 2 and tasks.clade.nunique() == 6
     assert tasks.n_train.max() / tasks.n_train.min() >= 10
 
 
@@ -57,7 +55,7 @@ def test_the_premise_holds_an_expert_beats_the_generic_probe(default_run):
     from taskspace.fidelity import premise
 
     n, better, clearly = premise(pd.read_parquet(default_run / "selection.parquet"))
-    assert n == 16
+    assert n == 24
     assert better >= 0.75 * n, (better, n)
     assert clearly >= 0.5 * n, (clearly, n)
 
@@ -85,7 +83,7 @@ def test_selection_is_a_real_problem(default_run, candidates):
     spread = candidates.groupby("task").test_error.agg(lambda e: e.max() - e.min())
     assert spread.median() >= 0.05
     best = candidates.groupby("task").test_error.min()
-    assert best.min() < 0.1 and best.max() > 0.3
+    assert best.min() < 0.2 and best.max() > 0.5  # measured 0.14-0.00 and 0.64-0.72 over world seeds 0-2
     summary = pd.read_parquet(default_run / "summary.parquet").set_index("method")
     assert summary.mean_relative_increase["random"] > 0.1
     assert summary.mean_relative_increase["domain"] < summary.mean_relative_increase["random"]
