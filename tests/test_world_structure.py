@@ -83,7 +83,7 @@ def test_selection_is_a_real_problem(default_run, candidates):
     spread = candidates.groupby("task").test_error.agg(lambda e: e.max() - e.min())
     assert spread.median() >= 0.05
     best = candidates.groupby("task").test_error.min()
-    assert best.min() < 0.2 and best.max() > 0.5  # measured 0.14-0.00 and 0.64-0.72 over world seeds 0-2
+    assert best.min() < 0.2 and best.max() > 0.5  # world seeds 0-2: easiest 0.14, 0.11, 0.00; hardest 0.64-0.72
     summary = pd.read_parquet(default_run / "summary.parquet").set_index("method")
     assert summary.mean_relative_increase["random"] > 0.1
     assert summary.mean_relative_increase["domain"] < summary.mean_relative_increase["random"]
