@@ -198,9 +198,9 @@ class SlurmCluster:
              f"--log-file={self.munge_dir / 'munged.log'}", f"--seed-file={self.munge_dir / 'munged.seed'}"],
             check=True, capture_output=True, text=True, timeout=30,
         )
-        self._wait(lambda: self.munge_socket.exists(), 15, "munged socket")
+        self._wait(lambda: self.munge_socket.exists(), 300, "munged socket")
 
-    def start(self, timeout: float = 60) -> "SlurmCluster":
+    def start(self, timeout: float = 600) -> "SlurmCluster":
         self._write_config()
         try:
             self._start_munge()

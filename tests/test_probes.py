@@ -316,8 +316,9 @@ def test_workflow_checkpoint_file_is_an_input_of_the_probe(tmp_path):
     target = "results/probe/probe.pt"
     snakemake(tmp_path, "--cores", "1", target)
     assert job_counts(snakemake(tmp_path, "-n", target).stdout).get("total", 0) == 0
-    stat = paths["dataparallel"].stat()
-    os.utime(paths["dataparallel"], ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**10))
+    # newer than the output by its own clock, however long the first run took
+    newer = (tmp_path / target).stat().st_mtime_ns + 10**9
+    os.utime(paths["dataparallel"], ns=(newer, newer))
     assert job_counts(snakemake(tmp_path, "-n", target).stdout)["import_probe"] == 1
     paths["dataparallel"].unlink()
     missing = snakemake(tmp_path, "-n", target, check=False)
