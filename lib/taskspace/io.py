@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
-import tempfile
+import re
+import secrets
+import socket
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -14,26 +17,216 @@ import pandas as pd
 
 from . import __version__
 from .data import TaskData
-from .errors import TaskDataError
+from .errors import ArtifactError, ArtifactWriteError, TaskDataError
+
+
+# Set to 0 to skip the fsync of each artifact and its folder (scratch filesystems where durability does not
+# matter and fsync is slow); by default every artifact is on disk before its name appears.
+FSYNC_ENV = "TASKSPACE_FSYNC"
+# errno values that say the storage, not the computation, failed: the error names the artifact.
+STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
+_ERRNO_IN_TEXT = re.compile(r"errno\s*=?\s*(\d+)|\[errno (\d+)\]", re.IGNORECASE)
+_HOST = socket.gethostname().replace("~", "-") or "localhost"
+
+
+def durable() -> bool:
+    """Whether artifacts are fsynced before they are renamed into place (environment TASKSPACE_FSYNC, default 1)."""
+    return os.environ.get(FSYNC_ENV, "1").strip() not in ("0", "false", "no", "off")
+
+
+def temporary_name(path: Path) -> Path:
+    """The temporary sibling a write of ``path`` uses: ``.<name>.<host>~<pid>~<random>.tmp`` (the writer's host and
+    pid tell a later run whether the writer is gone)."""
+    return path.with_name(f".{path.name}.{_HOST}~{os.getpid()}~{secrets.token_hex(4)}.tmp")
+
+
+def temporary_files(path: Path) -> list[Path]:
+    """Temporary siblings of ``path`` left by writes of it (finished writes leave none)."""
+    prefix = f".{path.name}."
+    try:
+        return sorted(p for p in path.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp"))
+    except FileNotFoundError:
+        return []
+
+
+def _writer_gone(tmp: Path, name: str) -> bool:
+    """True when ``tmp`` was written on this host by a process that no longer exists."""
+    middle = tmp.name[len(f".{name}."):-len(".tmp")]
+    parts = middle.split("~")
+    if len(parts) != 3 or parts[0] != _HOST or not parts[1].isdigit():
+        return False  # another host's (it may still be writing), or not one of ours
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def temporary_state(tmp: Path) -> str:
+    """What a temporary file found beside artifacts is: "running" (its writer is alive on this host), or why it is
+    left over."""
+    parts = tmp.name[:-len(".tmp")].rsplit("~", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return "a temporary file of a write that did not finish (safe to delete once no job is running)"
+    pid = int(parts[1])
+    if not parts[0].endswith(f".{_HOST}"):
+        return (f"a temporary file written on another host by its process {pid}: left by a write that did not "
+                "finish, unless that job is still running there")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return (f"a temporary file of a write killed before it finished (process {pid} is gone); the next write of "
+                "that artifact removes it")
+    except PermissionError:
+        pass
+    return "running"
+
+
+def remove_stale_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files of ``path`` whose writer died (killed mid-write on this host); returns them."""
+    path = Path(path)
+    removed = []
+    for tmp in temporary_files(path):
+        if _writer_gone(tmp, path.name):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _storage_errno(err: BaseException) -> int | None:
+    """The errno of a failed write, from the exception or from the text libraries put it in (h5py, Arrow)."""
+    for e in (err, err.__cause__, err.__context__):
+        if isinstance(e, OSError) and e.errno in STORAGE_ERRNOS:
+            return e.errno
+    for match in _ERRNO_IN_TEXT.finditer(str(err)):
+        number = int(match.group(1) or match.group(2))
+        if number in STORAGE_ERRNOS:
+            return number
+    if isinstance(err, RuntimeError) and "write failed" in str(err):  # torch.save: the file system refused bytes
+        return errno.EIO
+    return None
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as err:  # some file systems cannot sync a folder
+        if err.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF, errno.EACCES):
+            raise
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; it takes the name ``path`` only if the block succeeds.
+
+    - The temporary file is created with the permissions the umask gives any new file (0644 under umask 022, 0664
+      under 002), so collaborators of the same group read the results as they read files the user writes by hand.
+    - Durable: the file is fsynced before the rename and its folder after (unless TASKSPACE_FSYNC=0), so after a
+      crash a name never points at empty or partial contents.
+    - A failed or killed write never touches ``path``: its previous version, if any, stays. A write that fails
+      removes its temporary file; one killed outright leaves it, and the next write of ``path`` on the same host
+      removes it (``taskspace check`` lists any left).
+    - A storage failure (full disk, quota, I/O error) raises :class:`ArtifactWriteError` naming ``path``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    remove_stale_temporaries(path)
+    tmp = temporary_name(path)
     try:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))  # the umask applies, as to open()
         yield tmp
+        if durable():
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         os.replace(tmp, path)
+        if durable():
+            _fsync_dir(path.parent)
+    except BaseException as err:
+        number = _storage_errno(err) if isinstance(err, Exception) else None
+        if number is not None:
+            raise ArtifactWriteError(
+                f"{path}: could not be written ({os.strerror(number)}); nothing was written under that name, and "
+                f"its previous version, if any, is unchanged"
+            ) from err
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
+
+
+# The job writing artifacts in this process (set by the workflow's script adapters): every artifact written carries
+# it, so `taskspace check` can tell whether a file was made by the current config and taskspace version.
+_JOB: dict | None = None
+
+
+def params_digest(params: dict) -> str:
+    """sha256 of a job's params as canonical JSON (keys sorted at every level)."""
+    import hashlib
+
+    return hashlib.sha256(_json(params).encode()).hexdigest()
+
+
+def set_job(rule: str, params: dict, wildcards: dict | None = None) -> dict:
+    """Record the job this process runs; the artifacts it writes from now on carry this stamp (its ``job``
+    provenance): the rule, the digest of its params (the config sections it depends on), the seed and version."""
+    global _JOB
+    _JOB = {
+        "rule": rule,
+        "wildcards": dict(wildcards or {}),
+        "params": {name: params_digest(value) for name, value in sorted(params.items())},
+        "seed": params.get("seed"),
+        "taskspace_version": __version__,
+    }
+    return dict(_JOB)
+
+
+def record_job(smk) -> dict:
+    """:func:`set_job` from a Snakemake ``script:`` job's ``snakemake`` object."""
+    return set_job(smk.rule, dict(smk.params.items()), dict(smk.wildcards.items()))
+
+
+def job_stamp() -> dict | None:
+    """The stamp of the job this process runs, or None outside the workflow."""
+    return dict(_JOB) if _JOB is not None else None
+
+
+def stamp_h5(f) -> None:
+    """Write the job stamp into an open HDF5 file's root attrs (attr ``job``, JSON)."""
+    if _JOB is not None:
+        f.attrs["job"] = _json(_JOB)
+
+
+def read_stamp(path: str | os.PathLike) -> dict | None:
+    """The job stamp an artifact carries (HDF5 attr, checkpoint key, Parquet metadata), or None if it has none.
+    Raises on a file that cannot be read."""
+    path = Path(path)
+    if path.suffix == ".h5":
+        import h5py
+
+        with h5py.File(path, "r") as f:
+            raw = f.attrs.get("job")
+        return json.loads(raw) if raw is not None else None
+    if path.suffix == ".pt":
+        job = load_checkpoint(path).get("job")
+        return dict(job) if isinstance(job, dict) else None
+    if path.suffix == ".parquet":
+        job = read_provenance(path).get("job")
+        return job if isinstance(job, dict) else None
+    return None
 
 
 def write_task(path: str | os.PathLike, name: str, role: str, data: TaskData) -> None:
@@ -52,6 +245,7 @@ def write_task(path: str | os.PathLike, name: str, role: str, data: TaskData) ->
         f.attrs["n_test"] = int((~data.is_train).sum())
         f.attrs["taskspace_version"] = __version__
         f.attrs["provenance"] = _json(data.attrs)
+        stamp_h5(f)
 
 
 def _decoded_attrs(f) -> dict:
@@ -101,15 +295,34 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: dict) -> None:
     inside does not take the temporary file's name: the same checkpoint always gives the same bytes."""
     import torch
 
+    if _JOB is not None:
+        checkpoint = {**checkpoint, "job": dict(_JOB)}
     with atomic_path(path) as tmp, open(tmp, "wb") as fh:
         torch.save(checkpoint, fh)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a checkpoint saved by :func:`save_checkpoint` (tensors and plain Python values only)."""
+    """Load a checkpoint saved by :func:`save_checkpoint`: tensors and plain Python values only. A file that holds
+    anything else (a pickled object, which could run code) is refused without running it; an unreadable one raises
+    :class:`ArtifactError` naming it."""
+    import pickle
+
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ArtifactError(
+            f"{path}: refused: it holds Python objects other than tensors and plain values, which loading would "
+            f"run; only checkpoints of weights are read ({str(err).splitlines()[0]})"
+        ) from err
+    except (RuntimeError, EOFError, ValueError, OSError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise ArtifactError(f"{path}: not a readable checkpoint ({str(err).splitlines()[0]})") from err
+    if not isinstance(checkpoint, dict):
+        raise ArtifactError(f"{path}: not a taskspace checkpoint (a {type(checkpoint).__name__}, not a dict)")
+    return checkpoint
 
 
 def write_table(df: pd.DataFrame, path: str | os.PathLike, provenance: dict | None = None) -> None:
@@ -119,7 +332,8 @@ def write_table(df: pd.DataFrame, path: str | os.PathLike, provenance: dict | No
 
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
     meta = dict(table.schema.metadata or {})
-    meta[b"taskspace"] = _json({"taskspace_version": __version__, **(provenance or {})}).encode()
+    stamp = {"job": _JOB} if _JOB is not None else {}
+    meta[b"taskspace"] = _json({"taskspace_version": __version__, **(provenance or {}), **stamp}).encode()
     table = table.replace_schema_metadata(meta)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)

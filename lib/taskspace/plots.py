@@ -7,13 +7,13 @@ written atomically, so a crashed job never leaves a truncated PNG behind.
 from __future__ import annotations
 
 import os
-import uuid
 
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from taskspace.io import atomic_path
 from taskspace.selection import ORACLE, RANDOM, candidate_table, method_order
 
 METHOD_MARKERS = ("X", "P", "D", "*", "s", "v", "h", "p", "d", "<", ">", "8")
@@ -24,18 +24,10 @@ VIOLIN_COLOR = "0.75"
 
 
 def _save_png(fig: Figure, path: str | os.PathLike) -> None:
-    """Render fig as PNG to a temporary name next to path, then move it into place."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    """Render fig as PNG to a temporary name next to path, then move it into place (taskspace.io.atomic_path)."""
     FigureCanvasAgg(fig)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def _target_order(selection: pd.DataFrame, order: list[str] | None) -> list[str]:
