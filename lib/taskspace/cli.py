@@ -1,5 +1,6 @@
 """Command line: ``taskspace recommend`` ranks a finished run's experts for a new dataset; ``taskspace summary``
-prints a run's scores; ``taskspace check-config`` validates a config; ``taskspace prepare`` lays out the images of
+prints a run's scores; ``taskspace check`` checks a run's artifacts;
+``taskspace check-config`` validates a config; ``taskspace prepare`` lays out the images of
 installed packages for the imagefolder source; ``taskspace install-weights`` places ImageNet weights in the torch
 cache."""
 
@@ -107,6 +108,12 @@ def _prepare(args: argparse.Namespace) -> None:
     print(summary(prepare(args.name, args.dir, given, force=args.force)))
 
 
+def _check(args: argparse.Namespace) -> int:
+    from .check import main_check
+
+    return main_check(args.run, args.configfile, args.json, args.quick)
+
+
 def _install_weights(args: argparse.Namespace) -> None:
     from .probes import install_imagenet_weights
 
@@ -176,6 +183,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="CPU threads (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress display")
     p.set_defaults(func=_recommend)
+    p = sub.add_parser(
+        "check",
+        help="check a run's artifacts: present, readable, made by the current config",
+        description="Open every artifact the run's config implies (task files, checkpoints, embeddings, tables, "
+        "plots), read it through, and compare the job stamp it carries (config section digests, seed, taskspace "
+        "version) with what the current config gives. Lists what is missing, corrupt, foreign, stale, incomplete "
+        "(an interrupted Snakemake job) or left over (a killed write's temporary file), with the command that "
+        "redoes it. Exit status 0 when all is well, 1 when anything is wrong, 2 on bad input.",
+    )
+    p.add_argument("run", nargs="?", default=".", help="the run's working directory (default: .)")
+    p.add_argument("--configfile", action="append", metavar="FILE",
+                   help="config file(s) the run was started with, as given to snakemake --configfile (default: "
+                   "RUN/config.yaml only)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--quick", action="store_true", help="open each file and read its stamp, without reading it "
+                   "through")
+    p.set_defaults(func=_check)
     p = sub.add_parser("check-config", help="validate a config file and plan its tasks, without running anything")
     p.add_argument("config", help="a config YAML file")
     p.set_defaults(func=_check_config)
@@ -195,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(func=_install_weights)
     args = parser.parse_args(argv)
     try:
-        args.func(args)
+        status = args.func(args)
     except (TaskspaceError, FileNotFoundError) as err:
         print(f"taskspace: {err}", file=sys.stderr)
         return 2
-    return 0
+    return status or 0

@@ -21,7 +21,7 @@ import pandas as pd
 from . import __version__
 from .data import build_task, plan_report, plan_tasks
 from .errors import TaskDataError
-from .io import atomic_path, load_checkpoint, read_task, read_task_attrs, read_table, save_checkpoint, write_table, write_task
+from .io import atomic_path, load_checkpoint, stamp_h5, read_task, read_task_attrs, read_table, save_checkpoint, write_table, write_task
 
 GENERIC = "generic"
 
@@ -535,6 +535,7 @@ def gather_embeddings(files: dict[str, dict[str, str]], output: str) -> None:
     import h5py
 
     with atomic_path(output) as tmp, h5py.File(tmp, "w") as out:
+        stamp_h5(out)
         for method, per_task in sorted(files.items()):
             group = out.create_group(method)
             for task, path in sorted(per_task.items()):
@@ -547,6 +548,7 @@ def merge_embeddings(parts: list[str], output: str) -> None:
     import h5py
 
     with atomic_path(output) as tmp, h5py.File(tmp, "w") as out:
+        stamp_h5(out)
         for path in parts:
             with h5py.File(path, "r") as f:
                 for method in sorted(f):
@@ -634,6 +636,7 @@ def learn_model2vec(
         write_table(_label_distances(name, df), targets[0], {"method": name, "registered": "model2vec",
                                                               "config": method_cfg})
         with atomic_path(targets[1]) as tmp, h5py.File(tmp, "w") as f:
+            stamp_h5(f)
             f.create_dataset("experts", data=np.array(full.experts, dtype=object), dtype=h5py.string_dtype())
             f.create_dataset("model_embeddings", data=full.model_embeddings)
             f.create_dataset("biases", data=full.biases)
