@@ -7,14 +7,13 @@ import json
 import os
 import shlex
 import shutil
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, snakemake
+from conftest import snakemake
 from taskspace.check import check_run
 from taskspace.cli import main
 from taskspace.io import read_stamp
@@ -48,6 +47,17 @@ def test_a_finished_run_passes_and_every_artifact_carries_its_jobs_stamp(tiny_ru
     assert read_stamp(tiny_run / "results" / "tasks" / "organic-c1-o1.h5")["rule"] == "split_task"
     assert read_stamp(tiny_run / "results" / "embeddings.h5")["rule"] == "gather_embeddings"
     assert read_stamp(tiny_run / "results" / "summary.parquet")["rule"] == "score_selection"
+
+
+def test_every_artifact_of_a_run_has_the_umasks_permissions(tiny_run):
+    from taskspace.config import canonical, validate_config
+    from taskspace.plan import RunPlan
+
+    mask = os.umask(0)
+    os.umask(mask)  # the run's jobs inherited this process's umask
+    plan = RunPlan(canonical(validate_config(yaml.safe_load((tiny_run / "config.yaml").read_text()))))
+    modes = {a.path: oct((tiny_run / a.path).stat().st_mode & 0o777) for a in plan.artifacts()}
+    assert modes == {path: oct(0o666 & ~mask) for path in modes}
 
 
 def test_damage_is_named_and_the_printed_command_repairs_it(tiny_run, tmp_path, capsys):

@@ -24,7 +24,7 @@ import torch
 from taskspace import io
 from taskspace.data import TaskData
 from taskspace.errors import ArtifactError, ArtifactWriteError, ConfigError
-from taskspace.io import atomic_path, load_checkpoint, read_table, read_task, save_checkpoint, write_table, write_task
+from taskspace.io import load_checkpoint, read_table, read_task, save_checkpoint, write_table, write_task
 
 
 def _task(n: int = 4, side: int = 8) -> TaskData:
@@ -94,9 +94,8 @@ KILLED_WRITER = textwrap.dedent("""
     import numpy as np
     from taskspace.data import TaskData
     from taskspace.io import write_task
-    n = 4000
-    rng = np.random.default_rng(0)
-    data = TaskData(images=rng.integers(0, 256, (n, 64, 64, 3), dtype=np.uint8), labels=np.arange(n) % 2,
+    n = 16000  # 197 MB: the write lasts long enough to be caught midway on a fast disk too
+    data = TaskData(images=np.full((n, 64, 64, 3), 7, dtype=np.uint8), labels=np.arange(n) % 2,
                     is_train=np.ones(n, bool), class_names=["a", "b"], attrs={{}})
     print("writing", flush=True)
     write_task(sys.argv[1], "big", "task", data)
@@ -112,7 +111,7 @@ def test_a_write_killed_midway_leaves_the_old_version_and_its_temporary_file_goe
                             text=True)
     try:
         assert proc.stdout.readline().strip() == "writing"
-        # kill -9 once the temporary file holds some of the 49 MB (however fast this machine writes)
+        # kill -9 once the temporary file holds some of the 197 MB (however fast this machine writes)
         while True:
             tmps = io.temporary_files(target)
             if tmps and tmps[0].stat().st_size > 1_000_000:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, snakemake, write_config
-from test_check import TABLES, assert_tables_equal, copy_run
+from test_check import assert_tables_equal, copy_run
 from test_recommend import TASK, export_task
 from taskspace.check import check_run
 

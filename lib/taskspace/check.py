@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConfigError, TaskspaceError
+from .errors import ConfigError
 
 STATUSES = ("missing", "corrupt", "foreign", "stale", "incomplete", "leftover")
 
@@ -212,16 +212,19 @@ def check_run(run: str | os.PathLike = ".", configfiles: list[str] | None = None
     for a in artifacts:
         path = run / a.path
         wildcards = dict(a.wildcards)
-        add = lambda status, detail: report.problems.append(Problem(a.path, status, detail, a.rule))  # noqa: E731
+
+        def add(status: str, detail: str) -> None:
+            report.problems.append(Problem(a.path, status, detail, a.rule))
+
         if not path.is_file():
             add("missing", "not there")
             continue
+        key = (a.rule, a.wildcards)
+        if key not in params_cache:
+            params_cache[key] = plan.params(a.rule, wildcards)
         try:
             _read(path, a.rule, wildcards, quick)
             stamp = read_stamp(path)
-            key = (a.rule, a.wildcards)
-            if key not in params_cache:
-                params_cache[key] = plan.params(a.rule, wildcards)
             why = _stamp_problem(stamp, a.rule, wildcards, params_cache[key], __version__) \
                 if path.suffix in (".h5", ".pt", ".parquet") else None
         except _Foreign as err:
@@ -272,9 +275,7 @@ def format_report(report: CheckReport) -> str:
 
 
 def main_check(run: str, configfiles: list[str] | None, as_json: bool, quick: bool) -> int:
-    try:
-        report = check_run(run, configfiles, quick=quick)
-    except TaskspaceError:
-        raise
+    """``taskspace check``: print the report; 0 when the run is whole, 1 when anything is listed."""
+    report = check_run(run, configfiles, quick=quick)
     print(json.dumps(report.as_dict(), indent=2) if as_json else format_report(report))
     return 0 if report.ok else 1
