@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from taskspace.config import load_schema, validate_config
-from taskspace.data import synthetic
+from taskspace.config import load_schema
+from taskspace.plan import validate_config
 from taskspace.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,8 +33,58 @@ def test_defaults_are_filled_in():
     assert cfg["data"]["tasks"] == "all"
 
 
-def test_schema_defaults_of_the_synthetic_world_match_the_generator():
-    assert validate_config({})["data"]["synthetic"] == synthetic.DEFAULTS
+def _settings_classes():
+    import importlib
+    import pkgutil
+
+    import taskspace
+    from taskspace.config import Settings
+
+    for info in pkgutil.walk_packages(taskspace.__path__, "taskspace."):
+        if info.name != "taskspace.__main__":
+            importlib.import_module(info.name)
+    found, todo = [], list(Settings.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo += cls.__subclasses__()
+    return sorted((c for c in found if c.SECTION), key=lambda c: c.SECTION)  # bases sharing fields have no section
+
+
+def test_every_settings_class_has_exactly_its_schema_sections_keys_and_no_defaults_of_its_own():
+    import dataclasses
+
+    from taskspace.config import schema_section
+
+    classes = _settings_classes()
+    sections = {c.SECTION for c in classes}
+    # every method and data source with a config section has its typed settings
+    assert {"data.synthetic", "data.imagefolder", "data.cub200", "data.inat2018", "data.stanford_cars", "probe",
+            "experts", "experts.train", "transfer", "embeddings.task2vec", "embeddings.pseudotask",
+            "embeddings.ttk", "embeddings.model2vec"} <= sections
+    for cls in classes:
+        fields = dataclasses.fields(cls)
+        assert {f.name for f in fields} == set(schema_section(cls.SECTION)["properties"]), cls
+        assert all(f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING for f in fields), cls
+
+
+def test_settings_take_the_schemas_defaults_and_name_the_key_of_a_bad_value():
+    from taskspace.errors import ConfigError
+    from taskspace.training import TrainingSettings
+
+    settings = TrainingSettings.from_config({"epochs": 3})
+    assert (settings.epochs, settings.min_steps, settings.augment.crop_padding) == (3, 40, 2)
+    with pytest.raises(ConfigError, match=r"probe\.train\.augment\.hflip: 'yes' is not of type 'boolean'"):
+        TrainingSettings.from_config({"augment": {"hflip": "yes"}}, "probe.train")
+    with pytest.raises(ConfigError, match=r"experts\.train\.epoch: unknown key 'epoch' \(did you mean 'epochs'\?\)"):
+        TrainingSettings.from_config({"epoch": 3})
+
+
+def test_the_schema_ships_inside_the_package():
+    from importlib.resources import files
+
+    assert files("taskspace").joinpath("config.schema.yaml").is_file()
+    assert load_schema()["properties"]["seed"]["default"] == 0
 
 
 @pytest.mark.parametrize(
@@ -53,7 +103,7 @@ def test_errors_name_the_key(config, message):
 
 
 def _methods(embeddings: dict) -> dict:
-    from taskspace.config import method_configs
+    from taskspace.plan import method_configs
 
     return method_configs(validate_config({"embeddings": embeddings}))
 

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 
 import datasets as D
-from taskspace.config import validate_config
+from taskspace.plan import validate_config
 from taskspace.data import build_task, get_source, plan_report, plan_tasks
 from taskspace.data import cub200
 from taskspace.data.grouping import DataWarning
 from taskspace.errors import ConfigError, TaskDataError
-from taskspace.io import read_provenance
+from taskspace.results import read_provenance
 from taskspace.stages import split_task, tabulate_tasks
 
 pytestmark = pytest.mark.filterwarnings("ignore::taskspace.data.grouping.DataWarning")
@@ -169,7 +169,8 @@ def test_without_attribute_the_species_plan_is_unchanged(cub, tmp_path):
     assert default["icteridae"].classes == ("010.Red_winged_Blackbird", "011.Rusty_Blackbird")
     assert all("attribute" not in dict(s.notes) and "no_attribute_value" not in dict(s.notes) for s in default.values())
     assert set(quiet(plan_report, cfg_of(cub["config"]))) == {"skipped_tasks", "unused_classes"}
-    assert cub200.DEFAULTS["attribute"] is None and validate_config({})["data"]["cub200"]["attribute"] is None
+    assert cub200.Cub200Settings.from_config().attribute is None
+    assert validate_config({})["data"]["cub200"]["attribute"] is None
 
 
 def test_attributes_txt_is_found_where_the_readme_or_the_archive_puts_it(cub, tmp_path):
@@ -270,10 +271,9 @@ def test_bad_attribute_files_name_file_line_and_value(tmp_path, inject, match):
          r"data\.cub200\.attribute: unknown attribute group 'has_brest_pattern' \(did you mean 'has_breast_pattern'\?\); "
          r"the groups of .*attributes\.txt are has_bill_shape, has_wing_color, has_upperparts_color, "
          r"has_underparts_color, has_breast_pattern$"),
-        (None, {"attribute": 5}, r"data\.cub200\.attribute: must be a non-empty string"),
-        (None, {"min_certainty": 5}, r"data\.cub200\.min_certainty: 5 is not a certainty id of .*certainties\.txt "
-                                     r"\(1 not visible, 2 guessing, 3 probably, 4 definitely\)"),
-        (None, {"min_certainty": 0}, r"data\.cub200\.min_certainty: must be an integer >= 1"),
+        (None, {"attribute": 5}, r"data\.cub200\.attribute: 5 is not of type 'string', 'null'"),
+        (None, {"min_certainty": 5}, r"data\.cub200\.min_certainty: 5 is greater than the maximum of 4"),
+        (None, {"min_certainty": 0}, r"data\.cub200\.min_certainty: 0 is less than the minimum of 1"),
     ],
 )
 def test_config_errors_name_the_key_and_the_expected_file(tmp_path, inject, keys, match):

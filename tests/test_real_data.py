@@ -22,7 +22,7 @@ from taskspace import stages
 from taskspace.cli import main
 from taskspace.data.images import load_image
 from taskspace.errors import ConfigError
-from taskspace.io import load_checkpoint, read_task
+from taskspace.results import load_checkpoint, read_task
 from taskspace.probes import load_checkpoint_weights
 from taskspace.training import network_from_checkpoint, to_tensor
 

@@ -16,7 +16,7 @@ from taskspace.data import build_task, get_source, plan_report, plan_tasks, task
 from taskspace.data.grouping import DataWarning, slugify
 from taskspace.data.stanford_cars import MULTI_WORD_MAKES, make_of
 from taskspace.errors import ConfigError, TaskDataError
-from taskspace.io import read_provenance, read_task
+from taskspace.results import read_provenance, read_task
 from taskspace.stages import split_task, tabulate_tasks
 
 # the data warnings a test does not check are expected noise here; pytest.warns still records them
@@ -301,10 +301,10 @@ def test_a_class_left_without_test_images_is_an_error_naming_task_and_class(tmp_
         ({"level": "genus"}, r"data\.imagefolder\.level: 'genus' is not a level of .*taxonomy\.csv.*order"),
         ({"refine": {"Passeriformes": "tribe"}}, r"data\.imagefolder\.refine\.Passeriformes: 'tribe' is not a level"),
         ({"refine": {"Passeriforms": "family"}}, r"data\.imagefolder\.refine\.Passeriforms: no class .* has order"),
-        ({"min_classes": 1}, r"data\.imagefolder\.min_classes: must be an integer >= 2"),
+        ({"min_classes": 1}, r"data\.imagefolder\.min_classes: 1 is less than the minimum of 2"),
         ({"max_classes": 2, "min_classes": 3}, r"data\.imagefolder\.max_classes: 2 is below min_classes=3"),
-        ({"test_fraction": 1.0}, r"data\.imagefolder\.test_fraction: must be a number in \(0, 1\)"),
-        ({"rooot": "x"}, r"data\.imagefolder\.rooot: unknown key \(did you mean 'root'\?\)"),
+        ({"test_fraction": 1.0}, r"data\.imagefolder\.test_fraction: 1\.0 is greater than or equal to the maximum"),
+        ({"rooot": "x"}, r"data\.imagefolder\.rooot: unknown key 'rooot' \(did you mean 'root'\?\)"),
         ({"split": "nope.csv"}, r"data\.imagefolder\.split: nope\.csv is not a file"),
     ],
 )
@@ -456,7 +456,7 @@ def test_inat_unlabelled_images_are_counted(tmp_path):
 
 
 def test_inat_config_errors(inat):
-    with pytest.raises(ConfigError, match=r"data\.inat2018\.level: 'species' is not a level"):
+    with pytest.raises(ConfigError, match=r"data\.inat2018\.level: 'species' is not one of"):
         quiet(plan_tasks, cfg_of("inat2018", {**inat["config"], "level": "species"}))
     with pytest.raises(ConfigError, match=r"data\.inat2018\.test_annotations: .*test2018\.json is not a file"):
         quiet(plan_tasks, cfg_of("inat2018", {**inat["config"], "test_annotations": "test2018.json"}))
@@ -619,7 +619,7 @@ def test_duplicate_class_names_across_entries_are_namespaced_and_counted(folder)
         ({"cub": {"source": "cub200", "rooot": "x"}}, r"data\.combined\.cub\.rooot: unknown key"),
         ({"cub": {"source": "cub200"}}, r"data\.combined\.cub\.root: required"),
         ({"cub": {"source": "cub200", "root": "/nonexistent/x"}}, r"data\.combined\.cub\.root: .* does not exist"),
-        ({"cub": {"source": "cub200", "min_images": 0}}, r"data\.combined\.cub\.min_images: must be an integer"),
+        ({"cub": {"source": "cub200", "min_images": 0}}, r"data\.combined\.cub\.min_images: 0 is less than the min"),
     ],
 )
 def test_combined_config_errors_name_the_key_path(combined, match):
@@ -631,18 +631,22 @@ def test_combined_config_errors_name_the_key_path(combined, match):
 
 
 def test_schema_defaults_match_each_source():
-    from taskspace.config import validate_config
-    from taskspace.data import cub200, imagefolder, inat2018, stanford_cars
+    from taskspace.plan import validate_config
+    from taskspace.data.cub200 import Cub200Settings
+    from taskspace.data.imagefolder import ImageFolderSettings
+    from taskspace.data.inat2018 import INat2018Settings
+    from taskspace.data.stanford_cars import StanfordCarsSettings
+    from taskspace.data.synthetic import SyntheticSettings
 
     data = validate_config({})["data"]
-    for module in (imagefolder, cub200, inat2018, stanford_cars):
-        name = module.__name__.rsplit(".", 1)[1]
-        assert data[name] == module.DEFAULTS, name
+    for settings in (ImageFolderSettings, Cub200Settings, INat2018Settings, StanfordCarsSettings, SyntheticSettings):
+        name = settings.SECTION.rsplit(".", 1)[1]
+        assert data[name] == settings.from_config().as_dict(), name
     assert data["combined"] == {}
 
 
 def test_schema_accepts_combined_entries_and_checks_their_prefix_and_source(cub_inat):
-    from taskspace.config import validate_config
+    from taskspace.plan import validate_config
 
     cfg = validate_config({"data": copy.deepcopy(cub_inat["config"])})
     assert sorted(s.name for s in quiet(plan_tasks, cfg["data"])) == cub_inat["tasks"]

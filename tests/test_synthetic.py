@@ -23,8 +23,10 @@ from taskspace.data import (
     plan_tasks,
     register_source,
 )
-from taskspace.data.synthetic import DEFAULTS, GENERATOR_VERSION
+from taskspace.data.synthetic import GENERATOR_VERSION, SyntheticSettings
 from taskspace.errors import ConfigError, TaskDataError
+
+DEFAULTS = SyntheticSettings.from_config().as_dict()  # the schema's data.synthetic
 
 LIB = Path(__file__).resolve().parents[1] / "lib"
 
@@ -346,7 +348,11 @@ def test_relatives_look_alike(default_world):
         (data_cfg(domains=2.5), ConfigError, r"data\.synthetic\.domains"),
         (data_cfg(source_classes=1), ConfigError, r"data\.synthetic\.source_classes"),
         (data_cfg(domains=3, source_classes=2), ConfigError, r"data\.synthetic\.source_classes: 2 is fewer than the 3"),
-        (data_cfg(clades_per_domain=7), ConfigError, r"data\.synthetic\.clades_per_domain: at most 6"),
+        (
+            data_cfg(clades_per_domain=7),
+            ConfigError,
+            r"data\.synthetic\.clades_per_domain: 7 is greater than the maximum of 6",
+        ),
         (data_cfg(difficulty=[0.8, 0.2]), ConfigError, r"data\.synthetic\.difficulty"),
     ],
 )

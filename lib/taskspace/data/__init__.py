@@ -24,8 +24,10 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..config import schema_section
 from ..errors import ConfigError, TaskDataError
 
+RESOLUTION = 32  # image side when data.resolution is left out: the synthetic world's
 TASK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 SOURCE_TASK = "source"
 
@@ -102,13 +104,36 @@ def config_digest(data_cfg: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _check_common(data_cfg: dict) -> None:
-    resolution = data_cfg.get("resolution", 32)
-    if isinstance(resolution, bool) or not isinstance(resolution, (int, np.integer)) or resolution < 8:
-        raise ConfigError(f"data.resolution: must be an integer >= 8, got {resolution!r}")
-    seed = data_cfg.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ConfigError(f"data.seed: must be a non-negative integer, got {seed!r}")
+def _is_int(value: Any) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class CommonKeys:
+    """The keys of ``data`` that every source reads, checked, with the schema's defaults; a left-out resolution is
+    :data:`RESOLUTION` (the workflow has replaced the schema's ``auto`` by the probe's side before)."""
+
+    source: Any  # a registered source's name, checked by get_source
+    seed: int
+    resolution: int
+    tasks: Any  # "all" or a list of task names, checked against the plan
+
+    @classmethod
+    def of(cls, data_cfg: dict) -> CommonKeys:
+        """The common keys of a data section; a bad seed or resolution is a ConfigError naming it."""
+        resolution = data_cfg.get("resolution", RESOLUTION)
+        if not _is_int(resolution) or resolution < 8:
+            raise ConfigError(f"data.resolution: must be an integer >= 8, got {resolution!r}")
+        seed = data_cfg.get("seed", _default("seed"))
+        if not _is_int(seed) or seed < 0:
+            raise ConfigError(f"data.seed: must be a non-negative integer, got {seed!r}")
+        tasks = data_cfg.get("tasks", _default("tasks"))
+        return cls(data_cfg.get("source", _default("source")), int(seed), int(resolution), tasks)
+
+
+def _default(key: str) -> Any:
+    """The schema's default of ``data.<key>``."""
+    return schema_section(f"data.{key}")["default"]
 
 
 def _check_spec(spec: TaskSpec) -> None:
@@ -153,8 +178,8 @@ def _select(specs: list[TaskSpec], wanted: Any) -> list[TaskSpec]:
 
 def plan_tasks(data_cfg: dict) -> list[TaskSpec]:
     """Every task the config asks for, source task first then tasks by name; bad input raises before any build."""
-    _check_common(data_cfg)
-    source = get_source(data_cfg.get("source", "synthetic"))
+    common = CommonKeys.of(data_cfg)
+    source = get_source(common.source)
     specs = list(source.plan(data_cfg))
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
@@ -163,19 +188,19 @@ def plan_tasks(data_cfg: dict) -> list[TaskSpec]:
         raise TaskDataError(f"data source {source.name!r} planned more than one source task")
     for spec in specs:
         _check_spec(spec)
-    return _select(specs, data_cfg.get("tasks", "all"))
+    return _select(specs, common.tasks)
 
 
 def plan_report(data_cfg: dict) -> dict:
     """What planning left out (tasks skipped by filters, source-level counts); empty for sources without skips."""
-    source = get_source(data_cfg.get("source", "synthetic"))
+    source = get_source(CommonKeys.of(data_cfg).source)
     return dict(source.report(data_cfg)) if hasattr(source, "report") else {}
 
 
 def task_config(data_cfg: dict, task: str) -> dict:
     """The part of the data config that makes ``task``: no task list, no other source's section, no other task's
     overrides; a source may narrow it further (``combined`` keeps only the task's own entry)."""
-    name = data_cfg.get("source", "synthetic")
+    name = CommonKeys.of(data_cfg).source
     source = get_source(name)
     if hasattr(source, "task_config"):
         return source.task_config(data_cfg, task)
@@ -189,6 +214,7 @@ def task_config(data_cfg: dict, task: str) -> dict:
 
 def build_task(data_cfg: dict, name: str) -> TaskData:
     """Generate or load one planned task (``"source"`` for the pretraining task), checked against its plan."""
+    common = CommonKeys.of(data_cfg)
     specs = {s.name: s for s in plan_tasks(data_cfg)}
     if name not in specs:
         raise ConfigError(f"data.tasks: task {name!r} is not planned; planned tasks: {sorted(specs)}")
@@ -201,7 +227,7 @@ def build_task(data_cfg: dict, name: str) -> TaskData:
         "task": spec.name,
         "role": spec.role,
         "source": spec.source,
-        "seed": int(data_cfg.get("seed", 0)),
+        "seed": common.seed,
         "resolution": int(data.images.shape[1]),
         "config_digest": config_digest(data_cfg),
         "data_config": json.dumps({k: v for k, v in data_cfg.items() if k != "tasks"}, sort_keys=True, default=str),

@@ -13,7 +13,7 @@ import dataclasses
 import re
 
 from ..errors import ConfigError, TaskDataError
-from . import SOURCES, TaskData, TaskSpec, get_source, known_sources, register_source
+from . import SOURCES, CommonKeys, TaskData, TaskSpec, get_source, known_sources, register_source
 from .filesource import FileSource, build_members
 from .grouping import GroupedPlan, warn
 
@@ -117,7 +117,7 @@ class CombinedSource:
         plan = entry.source.grouped(entry.config, entry.key)
         if task not in plan.members:
             raise TaskDataError(f"task {spec.name!r} is not planned by {entry.key}")
-        data = build_members(spec, plan.members[task], int(data_cfg.get("resolution", 32)))
+        data = build_members(spec, plan.members[task], CommonKeys.of(data_cfg).resolution)
         data.class_names = [f"{prefix}/{c}" for c in data.class_names]
         data.attrs.update(entry=prefix, entry_source=entry.source.name)
         return data

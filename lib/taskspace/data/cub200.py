@@ -38,31 +38,20 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError, TaskDataError
-from . import register_source
-from . import settings as S
+from . import paths, register_source
 from .filesource import FileSource
 from .grouping import (
-    FILTER_DEFAULTS,
     ClassImages,
     Collection,
     GroupedPlan,
+    GroupingSettings,
     group_classes,
-    task_names,
     group_tasks,
-    parse_filters,
+    task_names,
     warn,
 )
 from .taxonomy import Taxonomy, read_taxonomy, taxonomy_from_mapping
 
-DEFAULTS = {
-    "root": None,
-    "taxonomy": None,
-    "level": "order",
-    "refine": {},
-    "attribute": None,
-    "min_certainty": 2,
-    **FILTER_DEFAULTS,
-}
 FILES = ("images.txt", "image_class_labels.txt", "train_test_split.txt", "classes.txt")
 LABELS_FILE = Path("attributes") / "image_attribute_labels.txt"
 CERTAINTIES_FILE = Path("attributes") / "certainties.txt"
@@ -263,19 +252,32 @@ class Catalogue:
     unused: int
 
 
+@dataclasses.dataclass(frozen=True)
+class Cub200Settings(GroupingSettings):
+    """``data.cub200``: the CUB_200_2011 folder, the taxonomy table, and the attribute group that labels the images
+    instead of the species (null: the species)."""
+
+    SECTION = "data.cub200"
+
+    root: str | None
+    taxonomy: str | None
+    attribute: str | None
+    min_certainty: int
+
+
 @register_source("cub200")
 class Cub200Source(FileSource):
     """CUB-200-2011 with a taxonomy table, labelled by species or by an attribute group; see the module docstring."""
 
-    DEFAULTS = DEFAULTS
+    SETTINGS = Cub200Settings
 
-    def catalogue(self, cfg: dict, key: str) -> Catalogue:
+    def catalogue(self, cfg: Cub200Settings, key: str) -> Catalogue:
         """Read and cross-check the annotation files (no image is decoded; each used image file must exist)."""
-        root = S.directory(cfg["root"], f"{key}.root", "the CUB_200_2011 folder (images/, images.txt, ...)")
+        root = paths.directory(cfg.root, f"{key}.root", "the CUB_200_2011 folder (images/, images.txt, ...)")
         for name in FILES:
             if not (root / name).is_file():
                 raise ConfigError(f"{key}.root: {root} has no {name}; expected the CUB_200_2011 folder")
-        table = S.file(cfg["taxonomy"], f"{key}.taxonomy", "a taxonomy table (class = classes.txt name -> levels)")
+        table = paths.file(cfg.taxonomy, f"{key}.taxonomy", "a taxonomy table (class = classes.txt name -> levels)")
         taxonomy = read_taxonomy(table, f"{key}.taxonomy")
 
         classes_path = root / "classes.txt"
@@ -315,7 +317,7 @@ class Cub200Source(FileSource):
             records.append((ident, cls, str(path), splits[ident][1] == "1"))
         return Catalogue(root, images_path, taxonomy, records, set(images), len(unused))
 
-    def collect(self, cfg: dict, key: str, seed: int) -> Collection:
+    def collect(self, cfg: Cub200Settings, key: str, seed: int) -> Collection:
         """The species and their images (the default labels)."""
         cat = self.catalogue(cfg, key)
         found = {cls: ClassImages([], []) for cls in cat.taxonomy.rows}
@@ -323,22 +325,23 @@ class Cub200Source(FileSource):
             (found[cls].train if is_train else found[cls].test).append(path)
         return Collection(found, cat.taxonomy, {"unused_classes": cat.unused})
 
-    def grouped(self, data_cfg: dict, key: str | None = None) -> GroupedPlan:
+    def group(self, cfg: Cub200Settings, key: str, seed: int) -> GroupedPlan:
         """Species tasks (``attribute`` null) or the same tasks with attribute-value classes."""
-        cfg, key = self.settings(data_cfg, key)
-        attribute = S.text(cfg["attribute"], f"{key}.attribute", allow_none=True)
-        min_certainty = S.integer(cfg["min_certainty"], f"{key}.min_certainty", 1)
-        if attribute is None:
-            return super().grouped(data_cfg, key)
-        return self.attribute_plan(cfg, key, attribute.strip(), min_certainty, int(data_cfg.get("seed", 0)))
+        if cfg.attribute is None:
+            return super().group(cfg, key, seed)
+        if not cfg.attribute.strip():
+            raise ConfigError(f"{key}.attribute: must be a non-empty string, got {cfg.attribute!r}")
+        return self.attribute_plan(cfg, key, cfg.attribute.strip(), cfg.min_certainty, seed)
 
-    def attribute_plan(self, cfg: dict, key: str, attribute: str, min_certainty: int, seed: int) -> GroupedPlan:
+    def attribute_plan(
+        self, cfg: Cub200Settings, key: str, attribute: str, min_certainty: int, seed: int
+    ) -> GroupedPlan:
         """Group the species into tasks as usual; then each task's images, pooled over its species, are classed by
         their value of ``attribute`` and filtered by the usual rules (see the module docstring)."""
-        filters = parse_filters({**FILTER_DEFAULTS, **cfg}, key, cfg.get("level") or "(first level of the taxonomy)")
+        filters = self.filters(cfg, key)
         cat = self.catalogue(cfg, key)
         tax = cat.taxonomy
-        if not cfg.get("level"):
+        if filters.level is None:
             filters = dataclasses.replace(filters, level=tax.levels[0])
         groups = group_classes(Collection({c: ClassImages([], []) for c in tax.rows}, tax), filters, key)
         names = task_names(groups, tax)

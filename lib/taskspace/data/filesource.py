@@ -13,36 +13,41 @@ import json
 import numpy as np
 
 from ..errors import TaskDataError
-from . import TaskData, TaskSpec
-from . import settings as S
-from .grouping import FILTER_DEFAULTS, Collection, GroupedPlan, Member, group_tasks, parse_filters, warn
+from . import CommonKeys, TaskData, TaskSpec
+from .grouping import Collection, FilterSettings, Filters, GroupedPlan, GroupingSettings, Member, group_tasks, warn
 from .images import load_images
 
 
 class FileSource:
-    """Base class: subclasses set ``DEFAULTS`` (their config keys and defaults) and implement ``collect``."""
+    """Base class: subclasses set ``SETTINGS`` (the typed settings of their section) and implement ``collect``."""
 
     name = "?"
-    DEFAULTS: dict = {}
-    LEVEL: str | None = None  # a fixed grouping level (the section then has no ``level`` key)
+    SETTINGS: type[FilterSettings] = FilterSettings
 
-    def settings(self, data_cfg: dict, key: str | None = None) -> tuple[dict, str]:
-        """This source's config section with defaults filled in, and the key that names it in errors."""
+    def settings(self, data_cfg: dict, key: str | None = None) -> tuple[FilterSettings, str]:
+        """This source's section as typed settings (validated, defaults filled in), and the key naming it in
+        errors: ``data.<source>``, or the entry's key in data.combined."""
         key = key or f"data.{self.name}"
-        return S.section(data_cfg.get(self.name), self.DEFAULTS, key), key
+        return self.SETTINGS.from_config(data_cfg.get(self.name), key), key
 
-    def collect(self, cfg: dict, key: str, seed: int) -> Collection:
+    def filters(self, cfg: GroupingSettings, key: str) -> Filters:
+        """How the section's classes become tasks: grouped at its level (unset: the taxonomy's first) and refine."""
+        return Filters.of(cfg, key, cfg.level or None, cfg.refine)
+
+    def collect(self, cfg: FilterSettings, key: str, seed: int) -> Collection:
         """Every usable class with its image files by split, and the taxonomy of those classes."""
         raise NotImplementedError
 
     def grouped(self, data_cfg: dict, key: str | None = None) -> GroupedPlan:
         """The full plan: task specs, the files of each task's classes, tasks skipped and source-level counts."""
         cfg, key = self.settings(data_cfg, key)
-        seed = int(data_cfg.get("seed", 0))
-        level = self.LEVEL or cfg.get("level") or "(first level of the taxonomy)"
-        filters = parse_filters({**FILTER_DEFAULTS, **cfg}, key, level)
+        return self.group(cfg, key, CommonKeys.of(data_cfg).seed)
+
+    def group(self, cfg: FilterSettings, key: str, seed: int) -> GroupedPlan:
+        """The plan of a section's settings; ``key`` names the section in errors."""
+        filters = self.filters(cfg, key)
         found = self.collect(cfg, key, seed)
-        if not self.LEVEL and not cfg.get("level"):
+        if filters.level is None:
             filters = dataclasses.replace(filters, level=found.taxonomy.levels[0])
         return group_tasks(found, filters, seed, key, self.name)
 
@@ -59,7 +64,7 @@ class FileSource:
         plan = self.grouped(data_cfg, key)
         if spec.name not in plan.members:
             raise TaskDataError(f"task {spec.name!r} is not planned by {key or 'data.' + self.name}")
-        return build_members(spec, plan.members[spec.name], int(data_cfg.get("resolution", 32)))
+        return build_members(spec, plan.members[spec.name], CommonKeys.of(data_cfg).resolution)
 
 
 def build_members(spec: TaskSpec, members: list[Member], resolution: int) -> TaskData:

@@ -18,23 +18,15 @@ import math
 import re
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
+from ..config import Settings
 from ..errors import ConfigError, TaskDataError
 from ..seeding import stable_seed
 from . import TaskSpec
-from . import settings as S
 from .taxonomy import Taxonomy
 
-FILTER_DEFAULTS: dict[str, Any] = {
-    "min_classes": 2,
-    "max_classes": None,
-    "min_images": 2,
-    "max_train_per_class": None,
-    "max_test_per_class": None,
-}
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 
 
@@ -74,34 +66,50 @@ def subsample(files: list[str], limit: int | None, seed: int, cls: str, stream: 
 
 
 @dataclass(frozen=True)
-class Filters:
-    """How classes become tasks (see the module docstring)."""
+class FilterSettings(Settings):
+    """The keys every file-backed section has: which classes and tasks are kept, and how many images of each."""
 
-    level: str
+    min_classes: int
+    max_classes: int | None
+    min_images: int
+    max_train_per_class: int | None
+    max_test_per_class: int | None
+
+
+@dataclass(frozen=True)
+class GroupingSettings(FilterSettings):
+    """The filter keys plus the taxonomy level the tasks group at and the groups split at a finer one."""
+
+    level: str | None
     refine: dict
-    min_classes: int = 2
-    max_classes: int | None = None
-    min_images: int = 2
-    max_train_per_class: int | None = None
-    max_test_per_class: int | None = None
 
 
-def parse_filters(cfg: dict, key: str, level: str | None = None) -> Filters:
-    """The grouping keys of a config section; ``level`` overrides ``cfg['level']`` (sources with a fixed level)."""
-    level = S.text(level if level is not None else cfg.get("level"), f"{key}.level")
-    min_classes = S.integer(cfg.get("min_classes", 2), f"{key}.min_classes", 2)
-    max_classes = S.integer(cfg.get("max_classes"), f"{key}.max_classes", 2, allow_none=True)
-    if max_classes is not None and max_classes < min_classes:
-        raise ConfigError(f"{key}.max_classes: {max_classes} is below min_classes={min_classes}")
-    return Filters(
-        level=level,
-        refine=S.mapping(cfg.get("refine"), f"{key}.refine"),
-        min_classes=min_classes,
-        max_classes=max_classes,
-        min_images=S.integer(cfg.get("min_images", 2), f"{key}.min_images", 2),
-        max_train_per_class=S.integer(cfg.get("max_train_per_class"), f"{key}.max_train_per_class", 1, True),
-        max_test_per_class=S.integer(cfg.get("max_test_per_class"), f"{key}.max_test_per_class", 1, True),
-    )
+@dataclass(frozen=True)
+class Filters:
+    """How classes become tasks (see the module docstring); ``level`` None: the taxonomy's first level."""
+
+    level: str | None
+    refine: dict
+    min_classes: int
+    max_classes: int | None
+    min_images: int
+    max_train_per_class: int | None
+    max_test_per_class: int | None
+
+    @classmethod
+    def of(cls, cfg: FilterSettings, key: str, level: str | None, refine: dict) -> Filters:
+        """The filters of a section's settings grouped at ``level`` with ``refine``; ``key`` names the section."""
+        if cfg.max_classes is not None and cfg.max_classes < cfg.min_classes:
+            raise ConfigError(f"{key}.max_classes: {cfg.max_classes} is below min_classes={cfg.min_classes}")
+        return cls(
+            level=level,
+            refine=dict(refine),
+            min_classes=cfg.min_classes,
+            max_classes=cfg.max_classes,
+            min_images=cfg.min_images,
+            max_train_per_class=cfg.max_train_per_class,
+            max_test_per_class=cfg.max_test_per_class,
+        )
 
 
 @dataclass

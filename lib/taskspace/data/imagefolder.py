@@ -13,25 +13,16 @@ from __future__ import annotations
 
 import csv
 import os
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..errors import TaskDataError
-from . import register_source
-from . import settings as S
+from . import paths, register_source
 from .filesource import FileSource
-from .grouping import FILTER_DEFAULTS, ClassImages, Collection, seeded_split, warn
+from .grouping import ClassImages, Collection, GroupingSettings, seeded_split, warn
 from .images import is_image_file
 from .taxonomy import read_taxonomy
 
-DEFAULTS = {
-    "root": None,
-    "taxonomy": None,
-    "level": None,
-    "refine": {},
-    **FILTER_DEFAULTS,
-    "split": None,
-    "test_fraction": 0.3,
-}
 SPLITS = ("train", "test")
 
 
@@ -82,20 +73,32 @@ def read_split_file(path: Path, root: Path) -> dict[str, str]:
     return out
 
 
+@dataclass(frozen=True)
+class ImageFolderSettings(GroupingSettings):
+    """``data.imagefolder``: the folder of class folders, the taxonomy table and the split (a file or a fraction)."""
+
+    SECTION = "data.imagefolder"
+
+    root: str | None
+    taxonomy: str | None
+    split: str | None
+    test_fraction: float
+
+
 @register_source("imagefolder")
 class ImageFolderSource(FileSource):
     """Folder per class + taxonomy table; see the module docstring."""
 
-    DEFAULTS = DEFAULTS
+    SETTINGS = ImageFolderSettings
 
-    def collect(self, cfg: dict, key: str, seed: int) -> Collection:
-        root = S.directory(cfg["root"], f"{key}.root", "a folder with one sub-folder of images per class")
-        table = S.file(cfg["taxonomy"], f"{key}.taxonomy", "a taxonomy table (CSV or Parquet: class -> levels)")
+    def collect(self, cfg: ImageFolderSettings, key: str, seed: int) -> Collection:
+        """The taxonomy's classes with their folders' images, split by the split file or seeded per class."""
+        root = paths.directory(cfg.root, f"{key}.root", "a folder with one sub-folder of images per class")
+        table = paths.file(cfg.taxonomy, f"{key}.taxonomy", "a taxonomy table (CSV or Parquet: class -> levels)")
         taxonomy = read_taxonomy(table, f"{key}.taxonomy")
-        fraction = S.fraction(cfg["test_fraction"], f"{key}.test_fraction")
         split_path = None
-        if cfg["split"] is not None:
-            split_path = S.file(cfg["split"], f"{key}.split", "a CSV with columns path,split")
+        if cfg.split is not None:
+            split_path = paths.file(cfg.split, f"{key}.split", "a CSV with columns path,split")
         with os.scandir(root) as entries:
             folders = sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
         for cls, (where, _) in taxonomy.rows.items():
@@ -110,7 +113,7 @@ class ImageFolderSource(FileSource):
             names, others = list_class_folder(root / cls, key)
             notes = {"non_image_files": len(others), "unlisted_images": 0}
             if listed is None:
-                train, test = seeded_split(names, fraction, seed, cls)
+                train, test = seeded_split(names, cfg.test_fraction, seed, cls)
             else:
                 split_of = {n: listed.get(f"{cls}/{n}") for n in names}
                 train = [n for n in names if split_of[n] == "train"]

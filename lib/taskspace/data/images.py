@@ -107,7 +107,7 @@ def load_image(path: str | os.PathLike, resolution: int) -> np.ndarray:
 def _decode_huge(path: Path, resolution: int):
     """An image over Pillow's decompression-bomb limit (a huge drawing, say), decoded with the limit lifted up to
     ``MAX_PIXELS`` and reduced band by band while it is decoded, to a size still well above ``resolution``."""
-    from ..prepare.decode import decode_downscaled, open_unguarded
+    from .decode import decode_downscaled, open_unguarded
 
     with open_unguarded(path)[0] as probe:
         w, h = probe.size

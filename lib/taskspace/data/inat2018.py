@@ -12,26 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from ..errors import TaskDataError
-from . import register_source
-from . import settings as S
+from . import paths, register_source
 from .filesource import FileSource
-from .grouping import FILTER_DEFAULTS, ClassImages, Collection, warn
+from .grouping import ClassImages, Collection, GroupingSettings, warn
 from .taxonomy import taxonomy_from_mapping
 
 LEVELS = ("kingdom", "phylum", "class", "order", "family", "genus")
-DEFAULTS = {
-    "root": None,
-    "train_annotations": "train2018.json",
-    "test_annotations": "val2018.json",
-    "categories": None,
-    "level": "order",
-    "refine": {},
-    **FILTER_DEFAULTS,
-}
 
 
 @lru_cache(maxsize=4)
@@ -100,19 +91,32 @@ def read_split(path: Path, root: Path, categories: dict[int, dict]) -> tuple[dic
     return by_category, len(images) - len(labelled)
 
 
+@dataclass(frozen=True)
+class INat2018Settings(GroupingSettings):
+    """``data.inat2018``: the folder, its two annotation files and an optional categories file."""
+
+    SECTION = "data.inat2018"
+
+    root: str | None
+    train_annotations: str
+    test_annotations: str
+    categories: str | None
+
+
 @register_source("inat2018")
 class INat2018Source(FileSource):
     """iNaturalist 2018; see the module docstring."""
 
-    DEFAULTS = DEFAULTS
+    SETTINGS = INat2018Settings
 
-    def collect(self, cfg: dict, key: str, seed: int) -> Collection:
-        root = S.directory(cfg["root"], f"{key}.root", "the iNaturalist 2018 folder (annotation files, images)")
-        train_path = S.file(cfg["train_annotations"], f"{key}.train_annotations", "the training annotations", root)
-        test_path = S.file(cfg["test_annotations"], f"{key}.test_annotations", "the test annotations", root)
+    def collect(self, cfg: INat2018Settings, key: str, seed: int) -> Collection:
+        """The categories with an image, their training and test images, and their taxonomy."""
+        root = paths.directory(cfg.root, f"{key}.root", "the iNaturalist 2018 folder (annotation files, images)")
+        train_path = paths.file(cfg.train_annotations, f"{key}.train_annotations", "the training annotations", root)
+        test_path = paths.file(cfg.test_annotations, f"{key}.test_annotations", "the test annotations", root)
         cat_path = train_path
-        if cfg["categories"] is not None:
-            cat_path = S.file(cfg["categories"], f"{key}.categories", "the categories with their taxonomy", root)
+        if cfg.categories is not None:
+            cat_path = paths.file(cfg.categories, f"{key}.categories", "the categories with their taxonomy", root)
         categories = read_categories(cat_path)
         train, unlabelled_train = read_split(train_path, root, categories)
         test, unlabelled_test = read_split(test_path, root, categories)
@@ -121,7 +125,7 @@ class INat2018Source(FileSource):
                 warn(f"{key}: {n} image(s) of {path} have no annotation; not used")
 
         used = sorted(set(train) | set(test))
-        levels = [cfg.get("level") or "order", *dict(cfg.get("refine") or {}).values()]
+        levels = [cfg.level, *cfg.refine.values()]
         rows, classes = {}, {}
         for ident in used:
             cat = categories[ident]

@@ -10,21 +10,20 @@ the classes it lists. Makes with a single model are skipped (``min_classes: 2``)
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import ConfigError, TaskDataError
-from . import register_source
-from . import settings as S
+from . import paths, register_source
 from .filesource import FileSource
-from .grouping import FILTER_DEFAULTS, ClassImages, Collection
+from .grouping import ClassImages, Collection, FilterSettings, Filters
 from .taxonomy import read_taxonomy, taxonomy_from_mapping
 
 LEVEL = "manufacturer"
 # makes of more than one word among the 196 classes; every other make is the class name's first word
 MULTI_WORD_MAKES = ("AM General", "Aston Martin", "Land Rover")
-DEFAULTS = {"root": None, "taxonomy": None, **FILTER_DEFAULTS}
 
 
 def make_of(class_name: str) -> str:
@@ -80,15 +79,29 @@ def read_annotations(path: Path, images: Path, n_classes: int) -> list[tuple[str
     return out
 
 
+@dataclass(frozen=True)
+class StanfordCarsSettings(FilterSettings):
+    """``data.stanford_cars``: the folder and an optional table of makes; the tasks group by manufacturer."""
+
+    SECTION = "data.stanford_cars"
+
+    root: str | None
+    taxonomy: str | None
+
+
 @register_source("stanford_cars")
 class StanfordCarsSource(FileSource):
     """Stanford Cars, one task per manufacturer; see the module docstring."""
 
-    DEFAULTS = DEFAULTS
-    LEVEL = LEVEL
+    SETTINGS = StanfordCarsSettings
 
-    def collect(self, cfg: dict, key: str, seed: int) -> Collection:
-        root = S.directory(cfg["root"], f"{key}.root", "the folder holding stanford_cars/")
+    def filters(self, cfg: StanfordCarsSettings, key: str) -> Filters:
+        """The section's filters at the one level, the manufacturer."""
+        return Filters.of(cfg, key, LEVEL, {})
+
+    def collect(self, cfg: StanfordCarsSettings, key: str, seed: int) -> Collection:
+        """The 196 classes with their official split, grouped by make (the class name's, or the table's)."""
+        root = paths.directory(cfg.root, f"{key}.root", "the folder holding stanford_cars/")
         base = root / "stanford_cars" if (root / "stanford_cars").is_dir() else root
         meta = base / "devkit" / "cars_meta.mat"
         splits = {
@@ -108,8 +121,8 @@ class StanfordCarsSource(FileSource):
 
         rows = {name: (f"class {i}", {LEVEL: make_of(name)}) for i, name in enumerate(names, start=1)}
         file = str(meta)
-        if cfg["taxonomy"] is not None:
-            table = S.file(cfg["taxonomy"], f"{key}.taxonomy", "a table with columns class, manufacturer")
+        if cfg.taxonomy is not None:
+            table = paths.file(cfg.taxonomy, f"{key}.taxonomy", "a table with columns class, manufacturer")
             override = read_taxonomy(table, f"{key}.taxonomy")
             if LEVEL not in override.levels:
                 raise TaskDataError(f"{table}: needs a column {LEVEL!r}; its columns are {list(override.levels)}")

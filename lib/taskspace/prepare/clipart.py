@@ -33,7 +33,7 @@ from . import (
     select_categories,
     warn,
 )
-from .decode import TooLarge, decode_downscaled, open_unguarded
+from ..data.decode import TooLarge, decode_downscaled, open_unguarded
 from .layout import class_folders, images_dir, save_png, write_taxonomy
 from .packages import debian_missing, debian_package, listing_digest
 

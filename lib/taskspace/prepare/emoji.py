@@ -28,7 +28,8 @@ from . import (
     register_preparer,
     select_categories,
 )
-from .layout import class_folders, clear_transparent, images_dir, save_array, write_split, write_taxonomy
+from ..data.decode import clear_transparent
+from .layout import class_folders, images_dir, save_array, write_split, write_taxonomy
 from .packages import find_npm_package, node_search_path, npm_missing, same_version
 
 MAIN = "emoji-datasource"

@@ -18,17 +18,6 @@ from . import IMAGES, SPLIT, TAXONOMY, PrepareError
 PNG_LEVEL = 6  # zlib level of every PNG written (fixed: part of what makes the output byte-identical)
 
 
-def clear_transparent(rgba: np.ndarray) -> np.ndarray:
-    """A copy of a uint8 (H, W, 4) array with fully transparent pixels set to (0, 0, 0, 0).
-
-    The colour under alpha 0 is invisible but not fixed (sheets and single files differ there); clearing it makes
-    equal-looking images equal bytes and compresses better.
-    """
-    out = np.array(rgba, dtype=np.uint8, copy=True)
-    out[out[..., 3] == 0] = 0
-    return out
-
-
 def save_png(img, path: Path) -> None:
     """Write a PIL image as PNG with the fixed encoder settings (no metadata)."""
     img.save(path, format="PNG", compress_level=PNG_LEVEL, optimize=False)
