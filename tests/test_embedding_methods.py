@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from taskspace.config import validate_config
+from taskspace.plan import validate_config
 from taskspace.data import TaskData
 from taskspace.embeddings import get_method
 from taskspace.errors import TaskDataError
-from taskspace.io import save_checkpoint, write_task
+from taskspace.results import save_checkpoint, write_task
 from taskspace.models import Network
 from taskspace.stages import embed_tasks
 from taskspace.training import checkpoint

@@ -6,16 +6,16 @@ import numpy as np
 import pytest
 import torch
 
-from taskspace.embeddings.task_tangent import kernel_matrix
 from taskspace.embeddings.ttk import (
-    _balanced_batch,
     count_sketch,
+    kernel_matrix,
     last_block,
     mcr2_loss,
     network_seed,
     random_network,
     task_gradients,
 )
+from taskspace.sampling import balanced_sample
 
 FAST = dict(arch="resnet18", networks=3, batches=1, batch_size=32, sketch_dim=0)
 
@@ -190,7 +190,7 @@ def test_kernel_separates_task_distributions(synthetic_kernel):
 
 def test_balanced_batches():
     labels = np.array([0] * 50 + [1] * 6 + [2] * 30)
-    idx = _balanced_batch(labels, 30, np.random.default_rng(0))
+    idx = balanced_sample(labels, 30, np.random.default_rng(0), fill="random")
     assert len(np.unique(idx)) == 30
     counts = np.bincount(labels[idx])
     assert counts[1] == 6 and counts[0] >= 10 and counts[2] >= 10 and counts.sum() == 30

@@ -8,6 +8,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from ..config import Settings
 from ..errors import ConfigError
 
 
@@ -26,16 +27,21 @@ class EmbeddingMethod:
 
     Class attributes: ``uses_labels`` (False: the method never sees the task's labels), ``probe`` (which probe
     checkpoint it reads: "pretrained", "random", chosen per config entry by the ``probe`` key when present),
-    ``derived`` (True: learned from another method's embeddings and the transfer matrix, no per-task embedding).
+    ``derived`` (True: learned from another method's embeddings and the transfer matrix, no per-task embedding),
+    ``settings_class`` (the typed view of the method's config section, built as ``settings``; None: no section).
     """
 
     name: str = ""
     uses_labels: bool = True
     derived: bool = False
     distance_keys: tuple[str, ...] = ()  # config keys read by ``distances`` only (changing them re-embeds nothing)
+    settings_class: type[Settings] | None = None
 
     def __init__(self, cfg: dict):
         self.cfg = cfg
+        self.settings: Settings | None = None
+        if self.settings_class is not None:
+            self.settings = self.settings_class.from_config(cfg, f"embeddings.{self.name}")
 
     def embed_config(self) -> dict:
         """The config ``embed`` depends on: everything but the distance-only keys."""
@@ -43,7 +49,8 @@ class EmbeddingMethod:
 
     @property
     def probe(self) -> str:
-        return self.cfg.get("probe", "pretrained")
+        """The probe checkpoint the method reads: its section's ``probe`` key, else the pretrained probe."""
+        return getattr(self.settings, "probe", "pretrained")
 
     def embed(self, probe, images, labels, normalization: dict, device, seed: int) -> Embedding:
         raise NotImplementedError
@@ -80,7 +87,7 @@ def known_methods() -> list[str]:
     return sorted(METHODS)
 
 
-BUILTIN_MODULES = ("domain", "task2vec", "pseudotask", "task_tangent", "model2vec")
+BUILTIN_MODULES = ("domain", "task2vec", "pseudotask", "ttk", "model2vec")
 
 
 def _load_builtin_methods() -> None:

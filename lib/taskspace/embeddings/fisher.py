@@ -20,13 +20,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .layers import check_layer, conv_padding, covered_layers, frozen
+
 _CHUNK_ELEMENTS = 1 << 21
 _STRATEGIES = (None, "materialise", "gram")
-
-
-def covered_layers(module: nn.Module) -> list[tuple[str, nn.Module]]:
-    """(qualified name, layer) of every nn.Conv2d and nn.Linear inside ``module``, in module order."""
-    return [(name, m) for name, m in module.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+_PADDING_MODES = ("zeros",)
 
 
 def filter_counts(layers: list[tuple[str, nn.Module]] | list[nn.Module]) -> list[int]:
@@ -36,36 +34,6 @@ def filter_counts(layers: list[tuple[str, nn.Module]] | list[nn.Module]) -> list
         layer = item[1] if isinstance(item, tuple) else item
         counts.append(int(layer.weight.shape[0]))
     return counts
-
-
-def _check_layer(name: str, layer: nn.Module) -> None:
-    """Reject layers whose per-sample gradients this estimator does not know how to form."""
-    if isinstance(layer, nn.Conv2d):
-        if layer.padding_mode != "zeros":
-            raise NotImplementedError(
-                f"Fisher of {name!r}: padding_mode={layer.padding_mode!r} is not supported (only 'zeros')"
-            )
-    elif not isinstance(layer, nn.Linear):
-        raise TypeError(
-            f"Fisher of {name!r}: only nn.Conv2d and nn.Linear layers can be covered, got {type(layer).__name__}"
-        )
-
-
-def _conv_padding(layer: nn.Conv2d) -> tuple[int, int, int, int]:
-    """(left, right, top, bottom) padding of a conv, resolving 'valid'/'same' string paddings.
-
-    The same amounts torch pads by for every ``padding_mode`` (F.pad's order: last dimension first).
-    """
-    if isinstance(layer.padding, str):
-        if layer.padding == "valid":
-            return 0, 0, 0, 0
-        pads = []
-        for k, d in zip(reversed(layer.kernel_size), reversed(layer.dilation)):
-            total = d * (k - 1)
-            pads += [total // 2, total - total // 2]
-        return tuple(pads)
-    ph, pw = layer.padding
-    return pw, pw, ph, ph
 
 
 def _unfold(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -80,7 +48,7 @@ def _unfold(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """
     if isinstance(layer, nn.Linear):
         return x.reshape(x.shape[0], -1, x.shape[-1]).transpose(1, 2)
-    left, right, top, bottom = _conv_padding(layer)
+    left, right, top, bottom = conv_padding(layer)
     (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.stride, layer.dilation
     if (kh, kw) == (1, 1) and left == right == top == bottom == 0:
         return x[:, :, ::sh, ::sw].reshape(x.shape[0], x.shape[1], -1)
@@ -242,31 +210,18 @@ def monte_carlo_fisher(
     if not layers:
         raise ValueError("monte_carlo_fisher: no layers to cover")
     for name, layer in layers:
-        _check_layer(name, layer)
+        check_layer(layer, name, "Monte-Carlo Fisher", _PADDING_MODES)
 
-    modules = list(dict.fromkeys([*body.modules(), *head.modules()]))
-    training = [m.training for m in modules]
-    weights = [layer.weight for _, layer in layers]
-    requires_grad = [w.requires_grad for w in weights]
-    recorder: _Recorder | None = None
-    try:
-        body.to(device).eval()
-        head.to(device).eval()
-        for w in weights:
-            if not w.requires_grad and w.is_leaf:
-                w.requires_grad_(True)
+    body.to(device)
+    head.to(device)
+    with frozen([body, head], require=[layer.weight for _, layer in layers]):
         recorder = _Recorder(layers)
-        sums = _accumulate(
-            body, head, inputs, layers, recorder, batch_size, label_samples, exact, generator, device, _strategy
-        )
-    finally:
-        if recorder is not None:
+        try:
+            sums = _accumulate(
+                body, head, inputs, layers, recorder, batch_size, label_samples, exact, generator, device, _strategy
+            )
+        finally:
             recorder.remove()
-        for w, flag in zip(weights, requires_grad):
-            if w.requires_grad != flag:
-                w.requires_grad_(flag)
-        for m, flag in zip(modules, training):
-            m.training = flag
 
     draws = 1 if exact else label_samples
     result = np.concatenate(

@@ -2,23 +2,39 @@
 learned by a k-way cross-entropy that predicts each training target's best expert from -d_asym(m_i -> t).
 
 Scored by cross-validation over targets: the biases used for a target are learned on other targets' transfer
-columns only (leave-one-target-out by default, or K folds), so no target sees its own ground truth. ``fit_model2vec`` on all targets gives the biases a new task
-is ranked with.
+columns only (leave-one-target-out by default, or K folds), so no target sees its own ground truth.
+``fit_model2vec`` on all targets gives the biases a new task is ranked with.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 import pandas as pd
 
+from ..config import Settings
 from . import Embedding, EmbeddingMethod, register_method
+from .distances import d_asym_between
 
-if TYPE_CHECKING:  # torch is imported where used: planning a workflow never needs it
-    import torch
+
+@dataclass(frozen=True)
+class Model2VecSettings(Settings):
+    """The ``embeddings.model2vec`` section: the base method, the fit and its cross-validation folds."""
+
+    SECTION = "embeddings.model2vec"
+
+    base: str
+    alpha: float
+    steps: int
+    folds: int | None
+    lr: float
+    l2: float
+
+
+def model2vec_settings(cfg: Model2VecSettings | dict) -> Model2VecSettings:
+    """``cfg`` as settings (a section as written is validated, its defaults filled)."""
+    return cfg if isinstance(cfg, Model2VecSettings) else Model2VecSettings.from_config(cfg)
 
 
 @dataclass
@@ -30,29 +46,6 @@ class Model2VecFit:
     losses: list[float]
 
 
-def _d_sym(m: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
-    """d_sym between every row of ``m`` (experts) and every row of ``f`` (tasks): (experts x tasks).
-
-    The cosine of m / (m + f) and f / (m + f), written with one (experts x tasks x size) tensor w = (m + f)^-2:
-    sum(m f w) / sqrt(sum(m^2 w) sum(f^2 w)); a quarter faster than normalising both ratios (fewer temporaries of
-    that size, forward and backward), which matters in MODEL2VEC's fits."""
-    import torch
-
-    w = (m[:, None, :] + f[None, :, :]).pow(-2)
-    cross = torch.einsum("etd,ed,td->et", w, m, f)
-    own = torch.einsum("etd,ed->et", w, m * m)
-    other = torch.einsum("etd,td->et", w, f * f)
-    return 1.0 - cross / (own * other).sqrt()
-
-
-def _d_asym(m: torch.Tensor, trivial: torch.Tensor, tasks: torch.Tensor, alpha: float) -> torch.Tensor:
-    """d_asym(m_i -> t) = d_sym(m_i, t) - alpha d_sym(m_i, t_0(i)) for every expert i and task t."""
-    total = m + trivial
-    ra, rb = m / total, trivial / total
-    complexity = 1.0 - (ra * rb).sum(-1) / (ra.norm(dim=-1) * rb.norm(dim=-1))
-    return _d_sym(m, tasks) - alpha * complexity[:, None]
-
-
 def fit_model2vec(
     experts: list[str],
     expert_embeddings: np.ndarray,
@@ -61,7 +54,7 @@ def fit_model2vec(
     target_embeddings: np.ndarray,
     best: list[int],
     candidates: np.ndarray,
-    cfg: dict,
+    cfg: Model2VecSettings | dict,
 ) -> Model2VecFit:
     """Learn b_i (scaled per coordinate by the mean embedding, so the l2 penalty is unit-free) and a temperature.
 
@@ -69,30 +62,31 @@ def fit_model2vec(
     """
     import torch
 
+    settings = model2vec_settings(cfg)
     f = torch.as_tensor(expert_embeddings, dtype=torch.float32)
     t0 = torch.as_tensor(expert_trivial, dtype=torch.float32)
     tasks = torch.as_tensor(target_embeddings, dtype=torch.float32)
     mask = torch.as_tensor(candidates, dtype=torch.bool).T  # experts x targets
     best_t = torch.as_tensor(best, dtype=torch.long)
     scale = torch.cat([f, tasks]).mean(0)
-    alpha = float(cfg["alpha"])
+    alpha = settings.alpha
     u = torch.zeros_like(f, requires_grad=True)
     with torch.no_grad():
-        d0 = _d_asym(f, t0, tasks, alpha)[mask]
+        d0 = d_asym_between(f, t0, tasks, alpha)[mask]
     # the temperature starts at the spread of the training distances (1 when there is a single one)
     start = float(torch.log(d0.std().clamp_min(1e-6))) if d0.numel() > 1 else 0.0
     log_temp = torch.tensor(start, dtype=torch.float32, requires_grad=True)
-    opt = torch.optim.Adam([u, log_temp], lr=float(cfg["lr"]))
+    opt = torch.optim.Adam([u, log_temp], lr=settings.lr)
     losses = []
 
     def model_embeddings() -> torch.Tensor:
         return torch.maximum(f + scale * u, 1e-6 * scale)  # m_i stays positive, as a Fisher embedding is
 
-    for _ in range(int(cfg["steps"])):
+    for _ in range(settings.steps):
         opt.zero_grad()
-        d = _d_asym(model_embeddings(), t0, tasks, alpha)
+        d = d_asym_between(model_embeddings(), t0, tasks, alpha)
         logits = (-d / log_temp.exp()).masked_fill(~mask, float("-inf")).T  # targets x experts
-        loss = torch.nn.functional.cross_entropy(logits, best_t) + float(cfg["l2"]) * u.pow(2).mean()
+        loss = torch.nn.functional.cross_entropy(logits, best_t) + settings.l2 * u.pow(2).mean()
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
@@ -107,8 +101,8 @@ def rank_experts(fit: Model2VecFit, trivial: np.ndarray, task_embedding: np.ndar
     import torch
 
     m = torch.as_tensor(fit.model_embeddings)
-    d = _d_asym(m, torch.as_tensor(trivial, dtype=torch.float32),
-                torch.as_tensor(task_embedding[None], dtype=torch.float32), alpha)
+    d = d_asym_between(m, torch.as_tensor(trivial, dtype=torch.float32),
+                       torch.as_tensor(task_embedding[None], dtype=torch.float32), alpha)
     return d[:, 0].numpy()
 
 
@@ -131,12 +125,12 @@ def _best_candidates(transfer: pd.DataFrame, experts: list[str], targets: list[s
 
 
 def held_out_distances(
-    embeddings: dict[str, Embedding], transfer: pd.DataFrame, cfg: dict, generic: str = "generic"
+    embeddings: dict[str, Embedding], transfer: pd.DataFrame, cfg: Model2VecSettings | dict, generic: str = "generic"
 ) -> tuple[pd.DataFrame, Model2VecFit]:
     """Distances of every expert to every target from biases learned without that target; plus the fit on all.
 
     Experts are the transfer table's experts (the generic one aside), targets its tasks; both need embeddings.
-    ``cfg["folds"]`` = K deals the targets (in name order) round-robin into K folds, fold k holding targets k, k + K,
+    ``folds`` = K deals the targets (in name order) round-robin into K folds, fold k holding targets k, k + K,
     ...: each fold's distances come from one fit on the other folds' targets (K + 1 fits instead of one per target;
     the fits cost experts x targets x embedding size a step each). None (the default) is one fold per target.
     """
@@ -149,7 +143,8 @@ def held_out_distances(
     trivial = np.stack([embeddings[n].extras["trivial"] for n in experts])
     target_vectors = np.stack([embeddings[n].vector for n in targets])
     best, mask = _best_candidates(transfer, experts, targets, generic)
-    folds = cfg.get("folds")
+    settings = model2vec_settings(cfg)
+    folds = settings.folds
     n_folds = len(targets) if folds is None else min(int(folds), len(targets))
     if n_folds < 2:
         raise ValueError(f"MODEL2VEC: embeddings.model2vec.folds must be >= 2 (and there must be >= 2 targets), "
@@ -159,11 +154,11 @@ def held_out_distances(
         held = [k for k in range(len(targets)) if k % n_folds == fold]
         keep = [k for k in range(len(targets)) if k % n_folds != fold]
         fit = fit_model2vec(experts, vectors, trivial, [targets[i] for i in keep], target_vectors[keep],
-                            [best[i] for i in keep], mask[keep], cfg)
+                            [best[i] for i in keep], mask[keep], settings)
         for k in held:
-            d = rank_experts(fit, trivial, target_vectors[k], float(cfg["alpha"]))
+            d = rank_experts(fit, trivial, target_vectors[k], settings.alpha)
             rows[k] = [("", e, targets[k], float(d[i])) for i, e in enumerate(experts) if e != targets[k]]
-    full = fit_model2vec(experts, vectors, trivial, targets, target_vectors, best, mask, cfg)
+    full = fit_model2vec(experts, vectors, trivial, targets, target_vectors, best, mask, settings)
     table = [row for k in range(len(targets)) for row in rows[k]]
     return pd.DataFrame(table, columns=["kind", "source", "target", "distance"]), full
 
@@ -173,7 +168,8 @@ class Model2Vec(EmbeddingMethod):
     """Learned from another method's embeddings (``base``) and the transfer matrix; embeds no task itself."""
 
     derived = True
+    settings_class = Model2VecSettings
 
     @property
     def base(self) -> str:
-        return self.cfg["base"]
+        return self.settings.base

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from ..config import Settings
 from ..errors import TaskDataError
 from . import Embedding, EmbeddingMethod, pairwise_long, register_method, stack
 from .distances import d_asym_matrix, d_sym_matrix
@@ -27,33 +29,53 @@ if TYPE_CHECKING:  # torch is imported where used: planning a workflow never nee
     from torch import nn
 
 
-def balanced_subset(labels: np.ndarray, budget: int, generator: np.random.Generator) -> np.ndarray:
-    """Indices of at most ``budget`` samples, as equal per class as the class sizes allow (sorted)."""
-    classes = np.unique(labels)
-    pools = [generator.permutation(np.flatnonzero(labels == c)) for c in classes]
-    if budget >= len(labels):
-        return np.arange(len(labels))
-    chosen: list[np.ndarray] = []
-    remaining, open_pools = budget, [p for p in pools if len(p)]
-    while remaining > 0 and open_pools:
-        share = max(1, remaining // len(open_pools))
-        nxt = []
-        for pool in open_pools:
-            take = pool[: min(share, remaining)]
-            chosen.append(take)
-            remaining -= len(take)
-            if len(pool) > len(take):
-                nxt.append(pool[len(take) :])
-            if remaining == 0:
-                break
-        open_pools = nxt
-    return np.sort(np.concatenate(chosen))
+@dataclass(frozen=True)
+class FisherFields:
+    """The keys every Fisher-based method's section has (the probe, the sample budget, the prior, the distance)."""
+
+    probe: str
+    skip_layers: int
+    max_samples: int
+    min_samples: int
+    batch_size: int
+    beta: float
+    prior_scale: float
+    alpha: float
 
 
-def check_sample_budget(n: int, cfg: dict, what: str) -> None:
+@dataclass(frozen=True)
+class VariationalFields:
+    """The keys of the variational fit: its passes, least steps, learning rate and starting point."""
+
+    epochs: int
+    min_steps: int
+    lr: float
+    init: str
+
+
+@dataclass(frozen=True)
+class Task2VecSettings(Settings, FisherFields, VariationalFields):
+    """The ``embeddings.task2vec`` section: the variational estimator."""
+
+    SECTION = "embeddings.task2vec"
+
+    head: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Task2VecMCSettings(Settings, FisherFields):
+    """The ``embeddings.task2vec_mc`` section: the Monte-Carlo estimator."""
+
+    SECTION = "embeddings.task2vec_mc"
+
+    head: dict[str, Any]
+    label_samples: int
+
+
+def check_sample_budget(n: int, min_samples: int, what: str) -> None:
     """A task with fewer samples than ``min_samples`` cannot be embedded reliably: stop, naming the config key."""
-    if n < int(cfg["min_samples"]):
-        raise TaskDataError(f"{what}: {n} training images, fewer than the sample budget's min_samples={cfg['min_samples']}")
+    if n < min_samples:
+        raise TaskDataError(f"{what}: {n} training images, fewer than the sample budget's min_samples={min_samples}")
 
 
 def run_in_batches(module: nn.Module, x: torch.Tensor, batch_size: int, device, what: str = "") -> torch.Tensor:
@@ -68,7 +90,9 @@ def run_in_batches(module: nn.Module, x: torch.Tensor, batch_size: int, device, 
     return out
 
 
-def fit_head(features: torch.Tensor, labels: torch.Tensor, n_classes: int, l2: float, max_iter: int) -> tuple[nn.Linear, float]:
+def fit_head(
+    features: torch.Tensor, labels: torch.Tensor, n_classes: int, l2: float, max_iter: int
+) -> tuple[nn.Linear, float]:
     """The task's linear classifier on frozen features (L-BFGS on standardised features, folded back to a Linear)."""
     import torch
     from torch import nn
@@ -86,25 +110,19 @@ def fit_head(features: torch.Tensor, labels: torch.Tensor, n_classes: int, l2: f
     return head.float(), accuracy
 
 
-def trivial_embedding(layers: list[tuple[str, nn.Module]], n_samples: int, beta: float, prior_scale: float) -> np.ndarray:
-    """t_0 per filter: beta / (N lambda_l^2), lambda_l^2 = prior_scale^2 * the layer's mean squared weight."""
-    out = []
-    for _, layer in layers:
-        prior = prior_scale**2 * float(layer.weight.detach().double().pow(2).mean())
-        out.append(np.full(layer.weight.shape[0], beta / (n_samples * prior)))
-    return np.concatenate(out)
-
-
-def monte_carlo_start(body, head, inputs, layers, n_samples: int, cfg: dict, generator, device) -> np.ndarray:
+def monte_carlo_start(
+    body, head, inputs, layers, n_samples: int, settings: FisherFields, generator, device
+) -> np.ndarray:
     """Per-filter log-variances at the second-order optimum for a Monte-Carlo Fisher estimate:
     log(beta / (N (F + t_0))). Starting the variational fit there leaves it to correct what the local estimate
     misses, instead of spending its steps travelling from an arbitrary start."""
     from .fisher import monte_carlo_fisher
+    from .layers import trivial_embedding
 
-    fisher = monte_carlo_fisher(body, head, inputs, layers=layers, batch_size=int(cfg["batch_size"]),
+    fisher = monte_carlo_fisher(body, head, inputs, layers=layers, batch_size=settings.batch_size,
                                 generator=generator, device=device)
-    beta = float(cfg["beta"])
-    return np.log(beta / n_samples / (fisher + trivial_embedding(layers, n_samples, beta, float(cfg["prior_scale"]))))
+    beta = settings.beta
+    return np.log(beta / n_samples / (fisher + trivial_embedding(layers, n_samples, beta, settings.prior_scale)))
 
 
 class FisherEmbedding(EmbeddingMethod):
@@ -114,14 +132,12 @@ class FisherEmbedding(EmbeddingMethod):
 
     def split(self, probe, device) -> tuple[nn.Module, nn.Module, list[tuple[str, nn.Module]], dict]:
         """(prefix, body, covered conv layers, attrs describing the covered filters)."""
-        from torch import nn
-
         from ..models import qualified_names, split_features
-        from .fisher import covered_layers
+        from .layers import conv_layers
 
         probe = probe.to(device).eval()
-        prefix, body, skipped = split_features(probe, int(self.cfg.get("skip_layers", 0)))
-        layers = [(n, m) for n, m in covered_layers(body) if isinstance(m, nn.Conv2d)]
+        prefix, body, skipped = split_features(probe, self.settings.skip_layers)
+        layers = conv_layers(body)
         names = qualified_names(probe, layers)
         attrs = {
             "skipped_units": json.dumps(skipped),
@@ -133,7 +149,7 @@ class FisherEmbedding(EmbeddingMethod):
     def distances(self, embeddings: dict[str, Embedding]) -> pd.DataFrame:
         names, vectors = stack(embeddings)
         _, trivial = stack(embeddings, "trivial")
-        alpha = float(self.cfg.get("alpha", 0.15))
+        alpha = self.settings.alpha
         return pd.concat(
             [
                 pairwise_long(names, d_sym_matrix(vectors), "sym"),
@@ -149,21 +165,22 @@ class Task2VecBase(FisherEmbedding):
     def embed(self, probe, images, labels, normalization, device, seed) -> Embedding:
         import torch
 
+        from ..sampling import balanced_sample
         from ..training import to_tensor
+        from .layers import trivial_embedding
 
-        cfg = self.cfg
-        check_sample_budget(len(labels), cfg, f"embedding method {self.name!r}")
-        idx = balanced_subset(labels, int(cfg["max_samples"]), np.random.default_rng(seed))
+        s = self.settings
+        check_sample_budget(len(labels), s.min_samples, f"embedding method {self.name!r}")
+        idx = balanced_sample(labels, s.max_samples, np.random.default_rng(seed))
         y = torch.from_numpy(np.unique(labels, return_inverse=True)[1][idx]).long()
         prefix, body, layers, attrs = self.split(probe, device)
-        bs = int(cfg["batch_size"])
-        inputs = run_in_batches(prefix, to_tensor(images[idx], normalization), bs, device)
-        features = run_in_batches(body, inputs, bs, device, "probe features")
-        head, accuracy = fit_head(features, y, int(y.max()) + 1, float(cfg["head"]["l2"]), int(cfg["head"]["max_iter"]))
+        inputs = run_in_batches(prefix, to_tensor(images[idx], normalization), s.batch_size, device)
+        features = run_in_batches(body, inputs, s.batch_size, device, "probe features")
+        head, accuracy = fit_head(features, y, int(y.max()) + 1, s.head["l2"], s.head["max_iter"])
         head = head.to(device)
         generator = torch.Generator().manual_seed(seed)
         vector, extra_attrs = self.estimate(body, head, inputs, y, layers, generator, device)
-        trivial = trivial_embedding(layers, len(y), float(cfg["beta"]), float(cfg["prior_scale"]))
+        trivial = trivial_embedding(layers, len(y), s.beta, s.prior_scale)
         attrs.update(n_samples=len(y), n_classes=int(y.max()) + 1, head_train_accuracy=accuracy, **extra_attrs)
         return Embedding(vector, attrs, {"trivial": trivial})
 
@@ -176,13 +193,16 @@ class Task2VecVariational(Task2VecBase):
     """The variational (robust Fisher) estimator: per-filter noise variances fitted with the local
     reparametrisation trick and a KL term to an isotropic per-layer prior; embedding = beta / (N sigma^2)."""
 
+    settings_class = Task2VecSettings
+
     def estimate(self, body, head, inputs, labels, layers, generator, device):
         import torch
 
         from .variational import variational_fisher
 
-        cfg, bs = self.cfg, int(self.cfg["batch_size"])
-        epochs = max(int(cfg["epochs"]), math.ceil(int(cfg["min_steps"]) / math.ceil(len(labels) / bs)))
+        s = self.settings
+        bs = s.batch_size
+        epochs = max(s.epochs, math.ceil(s.min_steps / math.ceil(len(labels) / bs)))
 
         def batches(epoch: int):
             order = torch.randperm(len(labels), generator=generator)
@@ -191,14 +211,13 @@ class Task2VecVariational(Task2VecBase):
                 yield inputs[j], labels[j]
 
         start = None
-        if cfg["init"] == "monte_carlo":
-            start = monte_carlo_start(body, head, inputs, layers, len(labels), cfg, generator, device)
+        if s.init == "monte_carlo":
+            start = monte_carlo_start(body, head, inputs, layers, len(labels), s, generator, device)
         result = variational_fisher(
-            body, head, batches, len(labels), layers=layers, epochs=epochs, lr=float(cfg["lr"]),
-            beta=float(cfg["beta"]), prior_scale=float(cfg["prior_scale"]), init_log_variance=start,
-            generator=generator, device=device,
+            body, head, batches, len(labels), layers=layers, epochs=epochs, lr=s.lr, beta=s.beta,
+            prior_scale=s.prior_scale, init_log_variance=start, generator=generator, device=device,
         )
-        return result.embedding, {"estimator": "variational", "epochs": epochs, "init": cfg["init"],
+        return result.embedding, {"estimator": "variational", "epochs": epochs, "init": s.init,
                                   "losses": json.dumps([round(v, 6) for v in result.losses])}
 
 
@@ -206,13 +225,16 @@ class Task2VecVariational(Task2VecBase):
 class Task2VecMonteCarlo(Task2VecBase):
     """The Monte-Carlo estimator: labels sampled from the model, per-sample squared gradients per filter."""
 
+    settings_class = Task2VecMCSettings
+
     def estimate(self, body, head, inputs, labels, layers, generator, device):
         from .fisher import monte_carlo_fisher
+        from .layers import trivial_embedding
 
-        cfg = self.cfg
+        s = self.settings
         fisher = monte_carlo_fisher(
-            body, head, inputs, layers=layers, batch_size=int(cfg["batch_size"]),
-            label_samples=int(cfg["label_samples"]), generator=generator, device=device,
+            body, head, inputs, layers=layers, batch_size=s.batch_size, label_samples=s.label_samples,
+            generator=generator, device=device,
         )
-        trivial = trivial_embedding(layers, len(labels), float(cfg["beta"]), float(cfg["prior_scale"]))
-        return fisher + trivial, {"estimator": "monte_carlo", "label_samples": int(cfg["label_samples"])}
+        trivial = trivial_embedding(layers, len(labels), s.beta, s.prior_scale)
+        return fisher + trivial, {"estimator": "monte_carlo", "label_samples": s.label_samples}

@@ -2,31 +2,53 @@
 
 A task is characterised, without any pretrained weights, by the gradient of the Maximal Coding Rate Reduction
 loss (MCR^2, Yu et al. 2020) of its labelled images with respect to the last residual block of each of N randomly
-initialised ResNets; the kernel between two tasks is the mean over the networks of the cosine between their
-gradients (eq. 7). Every task sees the same N networks: network i is seeded from (seed, i) only.
+initialised ResNets (one row per network, optionally count-sketched); the kernel between two tasks is the mean
+over the networks of the cosine between their gradients (eq. 7), and the distance used for selection is
+1 - kernel. Every task sees the same N networks: network i is seeded from (seed, i) only.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
+import pandas as pd
 
-def _derive_seed(seed: int, *key: int) -> int:
-    """A 63-bit seed derived from ``seed`` and a spawn key, so separate uses get independent streams."""
-    state = np.random.SeedSequence(entropy=int(seed), spawn_key=tuple(int(k) for k in key)).generate_state(2)
-    return int(((int(state[0]) << 32) | int(state[1])) & 0x7FFF_FFFF_FFFF_FFFF)
+from ..config import Settings
+from ..seeding import derive_seed, rng
+from . import Embedding, EmbeddingMethod, pairwise_long, register_method, stack
+
+if TYPE_CHECKING:  # torch is imported where used: planning a workflow never needs it
+    import torch
+    from torch import nn
+
+
+@dataclass(frozen=True)
+class TTKSettings(Settings):
+    """The ``embeddings.ttk`` section: the random networks, the batches, MCR^2's distortion and the sketch."""
+
+    SECTION = "embeddings.ttk"
+
+    arch: str
+    networks: int
+    batches: int
+    batch_size: int
+    eps2: float
+    normalize: bool
+    sketch_dim: int
+    network_seed: int
 
 
 def network_seed(seed: int, index: int) -> int:
     """The torch seed of random network ``index``: a function of (seed, index) only, never of the task."""
-    return _derive_seed(seed, 0, index)
+    return derive_seed(seed, 0, index)
 
 
 def _logdet_identity_plus(z: torch.Tensor, scale: float) -> torch.Tensor:
     """logdet(I + scale Z^T Z) for rows Z (m, d), via the smaller Gram matrix (Sylvester) and a Cholesky factor."""
+    import torch
+
     m, d = z.shape
     gram = z @ z.T if m <= d else z.T @ z
     eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
@@ -36,6 +58,9 @@ def _logdet_identity_plus(z: torch.Tensor, scale: float) -> torch.Tensor:
 
 def mcr2_loss(features: torch.Tensor, labels: torch.Tensor, eps2: float = 0.5, normalize: bool = True) -> torch.Tensor:
     """MCR^2 loss -R(Z) + R_class(Z) (eq. 8-10) of (m, d) features, computed in float64 so logdets stay stable."""
+    import torch
+    import torch.nn.functional as F
+
     if features.ndim != 2:
         raise ValueError(f"features must be (m, d), got shape {tuple(features.shape)}")
     if labels.shape != (features.shape[0],):
@@ -63,6 +88,8 @@ def random_network(arch: str, seed: int) -> nn.Module:
     (:func:`taskspace.models.initialise`) from a private ``torch.Generator``. The returned module is the network's
     backbone; :func:`last_block` finds the block TTK differentiates in it.
     """
+    import torch
+
     from ..models import ARCHITECTURES, Network, initialise
 
     if arch not in ARCHITECTURES:
@@ -93,6 +120,8 @@ def count_sketch(vector: torch.Tensor, sketch_dim: int, seed: int) -> torch.Tens
     is about sqrt((1 + cos^2) / sketch_dim), i.e. ~1/sqrt(sketch_dim) (~0.01 at 16384). ``sketch_dim=0`` returns
     the vector unchanged.
     """
+    import torch
+
     if sketch_dim < 0:
         raise ValueError(f"sketch_dim must be >= 0, got {sketch_dim}")
     if vector.ndim != 1:
@@ -105,25 +134,13 @@ def count_sketch(vector: torch.Tensor, sketch_dim: int, seed: int) -> torch.Tens
     return vector.new_zeros(sketch_dim).index_add_(0, buckets, vector * signs)
 
 
-def _balanced_batch(labels: np.ndarray, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of one batch with (as far as class sizes allow) equally many images per class, topped up at random."""
-    classes = np.unique(labels)
-    pools = [rng.permutation(np.flatnonzero(labels == c)) for c in classes]
-    quota = np.full(len(classes), batch_size // len(classes))
-    quota[rng.choice(len(classes), batch_size % len(classes), replace=False)] += 1
-    chosen = np.concatenate([pool[:q] for pool, q in zip(pools, quota)])
-    short = batch_size - len(chosen)
-    if short > 0:
-        rest = np.concatenate([pool[q:] for pool, q in zip(pools, quota)])
-        chosen = np.concatenate([chosen, rng.choice(rest, short, replace=False)])
-    return np.sort(chosen)
-
-
 def _block_gradient(
     net: nn.Module, params: list[tuple[str, nn.Parameter]], x: torch.Tensor, y: torch.Tensor,
     eps2: float, normalize: bool, where: str,
 ) -> torch.Tensor:
     """Flattened gradient of the batch's MCR^2 loss w.r.t. the last-block parameters; non-finite values raise."""
+    import torch
+
     features = net(x)
     if not torch.isfinite(features).all():
         raise FloatingPointError(f"non-finite penultimate features ({where})")
@@ -157,6 +174,10 @@ def task_gradients(
     built afresh here, so their running statistics are never used or kept. Batches are class-balanced and drawn
     with a seed from (seed, network index, number of images); a task of at most ``batch_size`` images is one batch.
     """
+    import torch
+
+    from ..sampling import balanced_sample
+
     if images.ndim != 4:
         raise ValueError(f"images must be (n, C, H, W), got shape {tuple(images.shape)}")
     if labels.shape != (images.shape[0],):
@@ -181,8 +202,8 @@ def task_gradients(
         if n <= batch_size:
             picks = [np.arange(n)]
         else:
-            rng = np.random.default_rng(np.random.SeedSequence(entropy=int(seed), spawn_key=(1, i, n)))
-            picks = [_balanced_batch(labels_np, batch_size, rng) for _ in range(batches)]
+            draws = rng(seed, 1, i, n)
+            picks = [balanced_sample(labels_np, batch_size, draws, fill="random") for _ in range(batches)]
         total = None
         for b, idx in enumerate(picks):
             index = torch.from_numpy(idx)
@@ -191,5 +212,59 @@ def task_gradients(
             grad = _block_gradient(net, params, x, y, eps2, normalize, f"network {i}, batch {b}")
             total = grad if total is None else total + grad
         mean = total / len(picks)
-        rows.append(count_sketch(mean, sketch_dim, _derive_seed(net_seed, 2)).float().cpu().numpy())
+        rows.append(count_sketch(mean, sketch_dim, derive_seed(net_seed, 2)).float().cpu().numpy())
     return np.stack(rows)
+
+
+def kernel_matrix(gradients: list[np.ndarray]) -> np.ndarray:
+    """Task Tangent Kernel (eq. 7): mean over networks of gradient cosines between every pair of tasks."""
+    if not gradients:
+        raise ValueError("kernel_matrix needs at least one task")
+    shape = np.shape(gradients[0])
+    if len(shape) != 2 or any(np.shape(g) != shape for g in gradients):
+        raise ValueError(f"all gradients must share one (networks, D) shape, got {[np.shape(g) for g in gradients]}")
+    kernel = np.zeros((len(gradients), len(gradients)))
+    for i in range(shape[0]):
+        rows = np.stack([np.asarray(g[i], dtype=np.float64) for g in gradients])
+        if not np.isfinite(rows).all():
+            raise FloatingPointError(f"non-finite gradient of network {i}")
+        norms = np.linalg.norm(rows, axis=1)
+        if (norms == 0).any():
+            raise ValueError(f"zero gradient of network {i} for task(s) {np.flatnonzero(norms == 0).tolist()}")
+        unit = rows / norms[:, None]
+        kernel += unit @ unit.T
+    kernel = np.clip(kernel / shape[0], -1.0, 1.0)
+    kernel = 0.5 * (kernel + kernel.T)
+    np.fill_diagonal(kernel, 1.0)
+    return kernel
+
+
+@register_method("ttk")
+class TaskTangentKernel(EmbeddingMethod):
+    """Only the probe checkpoint's input normalisation is used (the random probe's, never its weights)."""
+
+    settings_class = TTKSettings
+
+    @property
+    def probe(self) -> str:
+        return "random"
+
+    def embed(self, probe, images, labels, normalization, device, seed) -> Embedding:
+        import torch
+
+        from ..training import to_tensor
+
+        s = self.settings
+        y = torch.from_numpy(np.unique(labels, return_inverse=True)[1]).long()
+        grads = task_gradients(
+            to_tensor(images, normalization), y, arch=s.arch, networks=s.networks, batches=s.batches,
+            batch_size=s.batch_size, eps2=s.eps2, normalize=s.normalize, sketch_dim=s.sketch_dim,
+            seed=s.network_seed, device=device,
+        )
+        attrs = {"estimator": "MCR2 gradients of the last residual block", "networks": s.networks,
+                 "sketch_dim": s.sketch_dim, "n_samples": len(y)}
+        return Embedding(grads.astype(np.float32), attrs)
+
+    def distances(self, embeddings: dict[str, Embedding]) -> pd.DataFrame:
+        names, grads = stack(embeddings)
+        return pairwise_long(names, 1.0 - kernel_matrix(list(grads)), "")

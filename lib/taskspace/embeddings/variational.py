@@ -15,21 +15,25 @@ group g's input channels, so the receptive-field sum has one map per group, shar
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .fisher import _conv_padding
+from .layers import check_layer, conv_layers, conv_padding, frozen
 
 # Squared receptive-field norms below this are treated as zero, so that sqrt's gradient stays finite
 # where a unit sees only zeros (padding, dead ReLUs).
 _TINY = 1e-30
+_ESTIMATOR = "variational Fisher"
+# the padding modes whose receptive-field sums _window_sum forms (any ``groups`` is fine)
+_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
 @dataclass
@@ -109,13 +113,11 @@ def receptive_field_norm(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     For a Conv2d with ``groups`` G the result has shape (B, G, H_out, W_out): map g sums over group g's input
     channels only and is shared by that group's filters (G = 1: one map for all filters). For a Linear (..., 1).
     """
+    check_layer(module, None, _ESTIMATOR, _PADDING_MODES)
     if isinstance(module, nn.Conv2d):
-        _check_conv(module)
         field = _window_sum(module, _SumOfSquares.apply(x, -3, module.groups))
-    elif isinstance(module, nn.Linear):
-        field = _SumOfSquares.apply(x, -1, 1)
     else:
-        raise NotImplementedError(f"weight noise is implemented for Conv2d and Linear, not {type(module).__name__}")
+        field = _SumOfSquares.apply(x, -1, 1)
     return field.clamp_min(_TINY).sqrt()
 
 
@@ -131,7 +133,7 @@ def _window_sum(module: nn.Conv2d, sq: torch.Tensor) -> torch.Tensor:
         2 * p <= k for p, k in zip(padding, kernel)
     ):
         return F.avg_pool2d(sq, kernel, module.stride, padding, count_include_pad=True, divisor_override=1)
-    pad = _conv_padding(module)
+    pad = conv_padding(module)
     if any(pad):
         sq = F.pad(sq, pad, mode="constant" if module.padding_mode == "zeros" else module.padding_mode)
     if module.dilation == (1, 1):
@@ -172,16 +174,15 @@ class PerturbationHook:
         return noisy.view(output.shape)
 
 
-_PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _check_conv(module: nn.Conv2d, name: str | None = None) -> None:
-    """Refuse convolutions whose receptive-field sums :func:`_window_sum` cannot form (any ``groups`` is fine)."""
-    if module.padding_mode not in _PADDING_MODES:
-        where = "a Conv2d" if name is None else f"layer {name!r}"
-        raise NotImplementedError(
-            f"variational Fisher: {where} has padding_mode={module.padding_mode!r}; supported are {_PADDING_MODES}"
-        )
+@contextlib.contextmanager
+def _perturbed(layers: list[tuple[str, nn.Module]], hooks: list[PerturbationHook]) -> Iterator[None]:
+    """Each layer's output perturbed by its hook within the block."""
+    handles = [module.register_forward_hook(hook) for (_, module), hook in zip(layers, hooks)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
 
 
 def _default_generator(device: torch.device) -> torch.Generator:
@@ -257,7 +258,7 @@ def variational_fisher(
         )
     device = torch.device(device)
     if layers is None:
-        layers = [(name, m) for name, m in body.named_modules() if isinstance(m, nn.Conv2d)]
+        layers = conv_layers(body)
     if not layers:
         raise ValueError("no layers to perturb (body has no Conv2d and none were given)")
     body_modules = {id(m) for m in body.modules()}
@@ -266,10 +267,7 @@ def variational_fisher(
     for name, module in layers:
         if id(module) not in body_modules:
             raise ValueError(f"layer {name!r} is not a submodule of body")
-        if isinstance(module, nn.Conv2d):
-            _check_conv(module, name)
-        elif not isinstance(module, nn.Linear):
-            raise NotImplementedError(f"layer {name!r}: weight noise is implemented for Conv2d and Linear only")
+        check_layer(module, name, _ESTIMATOR, _PADDING_MODES)
 
     body.to(device)
     head.to(device)
@@ -277,12 +275,11 @@ def variational_fisher(
         generator = _default_generator(device)
     scale = beta / n_samples
 
-    params = {id(p): p for p in [*body.parameters(), *head.parameters()]}.values()
-    requires_grad = [(p, p.requires_grad) for p in params]
-    training = [(m, m.training) for m in [*body.modules(), *head.modules()]]
     log_priors, sizes, n_weights = [], [], []
     for name, module in layers:
         weight = module.weight.detach()
+        # lambda_l^2 from the norm in the weights' own precision (the trivial embedding of
+        # layers.trivial_embedding forms the same mean square in float64)
         mean_square = float(torch.linalg.vector_norm(weight)) ** 2 / weight.numel()
         if not mean_square > 0 or not math.isfinite(mean_square):
             raise FloatingPointError(f"layer {name!r}: mean squared weight {mean_square} gives no usable prior")
@@ -310,13 +307,7 @@ def variational_fisher(
     hooks = [PerturbationHook(name, log_var[a:b], generator) for (name, _), a, b in zip(layers, bounds, bounds[1:])]
 
     losses: list[float] = []
-    handles = []
-    try:
-        for p, _ in requires_grad:
-            p.requires_grad_(False)
-        body.eval()
-        head.eval()
-        handles = [module.register_forward_hook(hook) for (_, module), hook in zip(layers, hooks)]
+    with frozen([body, head], freeze=[*body.parameters(), *head.parameters()]), _perturbed(layers, hooks):
         optimizer = torch.optim.Adam([log_var], lr=lr)
         for epoch in range(epochs):
             total, count = 0.0, 0
@@ -345,13 +336,6 @@ def variational_fisher(
             if count == 0:
                 raise ValueError(f"batches({epoch}) yielded no batches")
             losses.append(total / count)
-    finally:
-        for handle in handles:
-            handle.remove()
-        for p, flag in requires_grad:
-            p.requires_grad_(flag)
-        for m, flag in training:
-            m.train(flag)
 
     log_variance = log_var.detach().double().cpu().numpy()
     prior_variance = np.exp(np.array(log_priors, dtype=np.float64))
