@@ -1,10 +1,14 @@
-"""A minimal progress display on stderr: a bar when the total is known, a running count when it is not."""
+"""Progress on stderr through tqdm: a bar when the total is known, a running count when it is not."""
 
 from __future__ import annotations
 
+import math
 import sys
-import time
 from typing import TextIO
+
+from tqdm import tqdm
+
+REDRAW_SECONDS = 0.1
 
 
 class Progress:
@@ -17,38 +21,28 @@ class Progress:
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = enabled
         self.live = enabled and getattr(self.stream, "isatty", lambda: False)()
-        self.count = 0
-        self.start = time.perf_counter()
-        self._drawn = 0.0
+        counted = "{desc} [{bar:24}] {n_fmt}/{total_fmt}" if total else "{desc}: {n_fmt}"
+        # off a terminal the infinite delay keeps tqdm from ever drawing: close() writes the one final line
+        self._bar = tqdm(
+            total=total or None, desc=label, unit=f" {unit}" if unit else "", file=self.stream,
+            bar_format=counted + "{unit} {elapsed_s:5.1f}s", ascii=".#", disable=not enabled, leave=True,
+            mininterval=REDRAW_SECONDS, miniters=1, delay=0 if self.live else math.inf,
+        )
         self._closed = False
 
     def update(self, n: int = 1) -> None:
-        self.count += n
-        if self.live and time.perf_counter() - self._drawn >= 0.1:
-            self._draw("\r")
-
-    def _line(self) -> str:
-        seconds = time.perf_counter() - self.start
-        unit = f" {self.unit}" if self.unit else ""
-        if self.total:
-            done = min(self.count / self.total, 1.0)
-            bar = "#" * int(round(24 * done)) + "." * (24 - int(round(24 * done)))
-            return f"{self.label} [{bar}] {self.count}/{self.total}{unit} {seconds:5.1f}s"
-        return f"{self.label}: {self.count}{unit} {seconds:5.1f}s"
-
-    def _draw(self, prefix: str) -> None:
-        self.stream.write(prefix + self._line())
-        self.stream.flush()
-        self._drawn = time.perf_counter()
+        """Advance the count by ``n``."""
+        self._bar.update(n)
 
     def close(self) -> None:
+        """Write the final line (once), ending it with a newline."""
         if self._closed:
             return
         self._closed = True
-        if self.enabled:
-            self._draw("\r" if self.live else "")
-            self.stream.write("\n")
+        if self.enabled and not self.live:
+            self.stream.write(f"{self._bar}\n")
             self.stream.flush()
+        self._bar.close()
 
     def __enter__(self) -> "Progress":
         return self
