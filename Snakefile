@@ -44,14 +44,14 @@ localrules:
 rule all:
     default_target: True
     input:
-        "results/tasks.parquet",
-        "results/transfer.parquet",
-        "results/embeddings.h5",
-        "results/summary.parquet",
-        "results/comparisons.parquet",
+        RESULTS.tasks_table(),
+        RESULTS.transfer(),
+        RESULTS.embeddings(),
+        RESULTS.table("summary"),
+        RESULTS.table("comparisons"),
         expand(
-            "results/plots/{meta_task}/{figure}",
+            RESULTS.plot(figure="{figure}"),
             meta_task=META_TASK_NAMES,
             figure=PLOTS,
         ),
-        expand("results/experts/{task}.pt", task=EXPERT_TASKS),  # the whole declared bank
+        expand(RESULTS.expert(), task=EXPERT_TASKS),  # the whole declared bank

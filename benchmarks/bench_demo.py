@@ -74,7 +74,7 @@ def forward_only(workdir: Path, workers: int = 2) -> float:
     import h5py
 
     from taskspace.device import configure_threads
-    from taskspace.io import load_checkpoint, read_task
+    from taskspace.results import load_checkpoint, read_task
     from taskspace.training import network_from_checkpoint, to_tensor
     from taskspace.transfer import extract_features
     import torch

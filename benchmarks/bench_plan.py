@@ -28,7 +28,7 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
 
-from taskspace.config import validate_config  # noqa: E402
+from taskspace.plan import validate_config  # noqa: E402
 from taskspace.data import plan_tasks  # noqa: E402
 
 DOMAINS, CLADES = 4, 5

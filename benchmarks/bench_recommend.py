@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from taskspace.data import build_task
-from taskspace.io import read_task_attrs
+from taskspace.results import read_task_attrs
 from taskspace.recommend import results_folder, run_methods
 
 
@@ -53,12 +53,12 @@ def embed_at_scale(n: int, repeats: int, threads: int, arch: str = "resnet34", r
     """Median seconds of each method's ``embed`` on ``n`` random images at the papers' resolution and probe."""
     import yaml
 
-    from taskspace.config import method_configs, validate_config
+    from taskspace.plan import method_configs, validate_config
     from taskspace.embeddings import get_method
     from taskspace.probes import IMAGENET_NORMALIZATION, seeded_network
-    from taskspace.stages import _configure
+    from taskspace.device import prepare_device
 
-    device = _configure(threads)
+    device = prepare_device(threads)
     config = validate_config(yaml.safe_load((Path(__file__).resolve().parents[1] / "config.yaml").read_text()))
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(n, resolution, resolution, 3), dtype=np.uint8)

@@ -28,7 +28,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from taskspace.config import validate_config  # noqa: E402
+from taskspace.plan import validate_config  # noqa: E402
 from taskspace.data import build_task, plan_tasks  # noqa: E402
 from taskspace.models import Network  # noqa: E402
 from taskspace.probes import load_probe_weights  # noqa: E402

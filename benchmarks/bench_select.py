@@ -73,8 +73,8 @@ def main() -> None:
     parser.add_argument("--skip-transfer", action="store_true")
     args = parser.parse_args()
 
-    from taskspace.config import validate_config
-    from taskspace.io import read_provenance
+    from taskspace.plan import validate_config
+    from taskspace.results import read_provenance
 
     run = args.run.resolve()
     res = run / "results"

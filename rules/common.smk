@@ -6,8 +6,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "lib"))
 
 from taskspace import __version__ as TASKSPACE_VERSION
-from taskspace.config import canonical, validate_config
-from taskspace.plan import GENERIC, PLOTS, PROBE_FILES, REUSE_STORE, RunPlan
+from taskspace.config import canonical
+from taskspace.plan import validate_config
+from taskspace.plan import REUSE_STORE, RunPlan
+from taskspace.results import GENERIC, PLOTS, RESULTS  # every path of the results layout
 
 # Schema check (defaults filled in) and the task plan: bad input stops here, before any job runs.
 validate_config(config)

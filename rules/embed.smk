@@ -6,11 +6,11 @@ rule embed_batch:
         unpack(embed_probes),
         tasks=batch_task_files,
     output:
-        "results/embeddings/part-{batch}.h5",
+        RESULTS.embeddings_part(),
     log:
-        "results/logs/embed_batch/{batch}.log",
+        RESULTS.log("embed_batch", "{batch}"),
     benchmark:
-        "results/benchmarks/embed_batch/{batch}.tsv"
+        RESULTS.benchmark("embed_batch", "{batch}")
     conda:
         "../envs/taskspace.yaml"
     threads: 1
@@ -30,13 +30,13 @@ rule embed_batch:
 
 rule gather_embeddings:
     input:
-        expand("results/embeddings/part-{batch}.h5", batch=EMBED_BATCHES),
+        expand(RESULTS.embeddings_part(), batch=EMBED_BATCHES),
     output:
-        "results/embeddings.h5",
+        RESULTS.embeddings(),
     log:
-        "results/logs/gather_embeddings.log",
+        RESULTS.log("gather_embeddings"),
     benchmark:
-        "results/benchmarks/gather_embeddings.tsv"
+        RESULTS.benchmark("gather_embeddings")
     localrule: True
     conda:
         "../envs/taskspace.yaml"
@@ -47,13 +47,13 @@ rule gather_embeddings:
 # Every embedded method's distances in one light job (numpy only).
 rule compute_distances:
     input:
-        "results/embeddings.h5",
+        RESULTS.embeddings(),
     output:
-        expand("results/distances/{method}.parquet", method=EMBED_METHODS),
+        expand(RESULTS.distances(), method=EMBED_METHODS),
     log:
-        "results/logs/compute_distances.log",
+        RESULTS.log("compute_distances"),
     benchmark:
-        "results/benchmarks/compute_distances.tsv"
+        RESULTS.benchmark("compute_distances")
     localrule: True
     conda:
         "../envs/taskspace.yaml"
@@ -65,15 +65,15 @@ rule compute_distances:
 
 rule learn_model2vec:
     input:
-        embeddings="results/embeddings.h5",
-        transfer="results/transfer.parquet",
+        embeddings=RESULTS.embeddings(),
+        transfer=RESULTS.transfer(),
     output:
-        distances="results/distances/{method}.parquet",
-        model="results/model2vec/{method}.h5",
+        distances=RESULTS.distances(),
+        model=RESULTS.model2vec(),
     log:
-        "results/logs/learn_model2vec/{method}.log",
+        RESULTS.log("learn_model2vec", "{method}"),
     benchmark:
-        "results/benchmarks/learn_model2vec/{method}.tsv"
+        RESULTS.benchmark("learn_model2vec", "{method}")
     wildcard_constraints:
         method="|".join(map(re.escape, DERIVED_METHODS)) or "(?!x)x",
     conda:

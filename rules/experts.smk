@@ -1,14 +1,14 @@
 rule train_expert:
     input:
-        probe="results/probe/probe.pt",
+        probe=RESULTS.probe(),
         task=task_file,
     output:
-        checkpoint="results/experts/{task}.pt",
-        metrics="results/experts/{task}.metrics.parquet",
+        checkpoint=RESULTS.expert(),
+        metrics=RESULTS.expert_metrics(),
     log:
-        "results/logs/train_expert/{task}.log",
+        RESULTS.log("train_expert", "{task}"),
     benchmark:
-        "results/benchmarks/train_expert/{task}.tsv"
+        RESULTS.benchmark("train_expert", "{task}")
     conda:
         "../envs/taskspace.yaml"
     threads: 1  # two 1-thread jobs side by side beat one on 2 threads at 32x32, and share the machine with batch jobs

@@ -4,11 +4,11 @@ rule import_probe:
     input:
         probe_weights_file(),
     output:
-        checkpoint="results/probe/probe.pt",
+        checkpoint=RESULTS.probe(),
     log:
-        "results/logs/import_probe.log",
+        RESULTS.log("import_probe"),
     benchmark:
-        "results/benchmarks/import_probe.tsv"
+        RESULTS.benchmark("import_probe")
     localrule: True
     conda:
         "../envs/taskspace.yaml"
@@ -28,13 +28,13 @@ rule import_probe:
 
 rule init_random_probe:
     input:
-        "results/probe/probe.pt",
+        RESULTS.probe(),
     output:
-        checkpoint="results/probe/random.pt",
+        checkpoint=RESULTS.probe("random"),
     log:
-        "results/logs/init_random_probe.log",
+        RESULTS.log("init_random_probe"),
     benchmark:
-        "results/benchmarks/init_random_probe.tsv"
+        RESULTS.benchmark("init_random_probe")
     localrule: True
     conda:
         "../envs/taskspace.yaml"

@@ -1,13 +1,13 @@
 rule train_probe:
     input:
-        f"results/tasks/{SOURCE_TASK}.h5",
+        RESULTS.task(SOURCE_TASK),
     output:
-        checkpoint="results/probe/probe.pt",
-        metrics="results/probe/metrics.parquet",
+        checkpoint=RESULTS.probe(),
+        metrics=RESULTS.probe_metrics(),
     log:
-        "results/logs/train_probe.log",
+        RESULTS.log("train_probe"),
     benchmark:
-        "results/benchmarks/train_probe.tsv"
+        RESULTS.benchmark("train_probe")
     conda:
         "../envs/taskspace.yaml"
     threads: 2
@@ -25,14 +25,14 @@ rule train_probe:
 
 rule init_random_probe:
     input:
-        f"results/tasks/{SOURCE_TASK}.h5",
+        RESULTS.task(SOURCE_TASK),
     output:
-        checkpoint="results/probe/random.pt",
-        metrics="results/probe/random_metrics.parquet",
+        checkpoint=RESULTS.probe("random"),
+        metrics=RESULTS.probe_metrics("random"),
     log:
-        "results/logs/init_random_probe.log",
+        RESULTS.log("init_random_probe"),
     benchmark:
-        "results/benchmarks/init_random_probe.tsv"
+        RESULTS.benchmark("init_random_probe")
     localrule: True
     conda:
         "../envs/taskspace.yaml"

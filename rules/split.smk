@@ -1,10 +1,10 @@
 rule split_task:
     output:
-        "results/tasks/{task}.h5",
+        RESULTS.task(),
     log:
-        "results/logs/split_task/{task}.log",
+        RESULTS.log("split_task", "{task}"),
     benchmark:
-        "results/benchmarks/split_task/{task}.tsv"
+        RESULTS.benchmark("split_task", "{task}")
     conda:
         "../envs/taskspace.yaml"
     resources:
@@ -19,13 +19,13 @@ rule split_task:
 
 rule tabulate_tasks:
     input:
-        expand("results/tasks/{task}.h5", task=SPLIT_TASKS),
+        expand(RESULTS.task(), task=SPLIT_TASKS),
     output:
-        "results/tasks.parquet",
+        RESULTS.tasks_table(),
     log:
-        "results/logs/tabulate_tasks.log",
+        RESULTS.log("tabulate_tasks"),
     benchmark:
-        "results/benchmarks/tabulate_tasks.tsv"
+        RESULTS.benchmark("tabulate_tasks")
     localrule: True
     conda:
         "../envs/taskspace.yaml"

@@ -7,11 +7,11 @@ rule transfer_batch:
         experts=batch_expert_files,
         tasks=batch_target_files,
     output:
-        "results/transfer/part-{batch}.parquet",
+        RESULTS.transfer_part(),
     log:
-        "results/logs/transfer_batch/{batch}.log",
+        RESULTS.log("transfer_batch", "{batch}"),
     benchmark:
-        "results/benchmarks/transfer_batch/{batch}.tsv"
+        RESULTS.benchmark("transfer_batch", "{batch}")
     conda:
         "../envs/taskspace.yaml"
     threads: 1
@@ -32,13 +32,13 @@ rule transfer_batch:
 
 rule gather_transfer:
     input:
-        expand("results/transfer/part-{batch}.parquet", batch=TRANSFER_BATCHES),
+        expand(RESULTS.transfer_part(), batch=TRANSFER_BATCHES),
     output:
-        "results/transfer.parquet",
+        RESULTS.transfer(),
     log:
-        "results/logs/gather_transfer.log",
+        RESULTS.log("gather_transfer"),
     benchmark:
-        "results/benchmarks/gather_transfer.tsv"
+        RESULTS.benchmark("gather_transfer")
     localrule: True
     conda:
         "../envs/taskspace.yaml"

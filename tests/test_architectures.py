@@ -11,12 +11,12 @@ import torchvision
 from torch import nn
 
 from taskspace import stages
-from taskspace.config import validate_config
+from taskspace.plan import validate_config
 from taskspace.data import TaskData
 from taskspace.embeddings.ttk import last_block as ttk_last_block
 from taskspace.embeddings.ttk import random_network
 from taskspace.errors import ConfigError
-from taskspace.io import load_checkpoint, read_table, write_task
+from taskspace.results import load_checkpoint, read_table, write_task
 from taskspace.models import ARCHITECTURES, Network, feature_units, last_block, last_conv, split_features
 from taskspace.probes import IMAGENET_WEIGHTS, identify_architecture, load_checkpoint_weights
 

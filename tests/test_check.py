@@ -16,7 +16,7 @@ import yaml
 from conftest import snakemake
 from taskspace.check import check_run
 from taskspace.cli import main
-from taskspace.io import read_stamp
+from taskspace.results import read_stamp
 
 pytestmark = pytest.mark.workflow
 
@@ -50,7 +50,8 @@ def test_a_finished_run_passes_and_every_artifact_carries_its_jobs_stamp(tiny_ru
 
 
 def test_every_artifact_of_a_run_has_the_umasks_permissions(tiny_run):
-    from taskspace.config import canonical, validate_config
+    from taskspace.config import canonical
+    from taskspace.plan import validate_config
     from taskspace.plan import RunPlan
 
     mask = os.umask(0)

@@ -6,7 +6,7 @@ import sys
 import pandas as pd
 
 from taskspace.cli import main
-from taskspace.io import write_table
+from taskspace.results import write_table
 
 
 def test_summary_prints_percentages(tmp_path, capsys):

@@ -24,7 +24,7 @@ import torch
 from taskspace import io
 from taskspace.data import TaskData
 from taskspace.errors import ArtifactError, ArtifactWriteError, ConfigError
-from taskspace.io import load_checkpoint, read_table, read_task, save_checkpoint, write_table, write_task
+from taskspace.results import load_checkpoint, read_table, read_task, save_checkpoint, write_table, write_task
 
 
 def _task(n: int = 4, side: int = 8) -> TaskData:
@@ -93,7 +93,7 @@ KILLED_WRITER = textwrap.dedent("""
     import sys
     import numpy as np
     from taskspace.data import TaskData
-    from taskspace.io import write_task
+    from taskspace.results import write_task
     n = 16000  # 197 MB: the write lasts long enough to be caught midway on a fast disk too
     data = TaskData(images=np.full((n, 64, 64, 3), 7, dtype=np.uint8), labels=np.arange(n) % 2,
                     is_train=np.ones(n, bool), class_names=["a", "b"], attrs={{}})
@@ -175,7 +175,7 @@ FILE_SIZE_LIMITED = textwrap.dedent("""
     import numpy as np, torch
     from taskspace.data import TaskData
     from taskspace.errors import ArtifactWriteError
-    from taskspace.io import save_checkpoint, write_task
+    from taskspace.results import save_checkpoint, write_task
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     resource.setrlimit(resource.RLIMIT_FSIZE, (200_000, 200_000))  # the disk is full after 200 kB
     n = 200
@@ -269,7 +269,7 @@ def test_names_that_become_paths_cannot_leave_results(section, value, key):
     import yaml
 
     from conftest import CONFIGS
-    from taskspace.config import validate_config
+    from taskspace.plan import validate_config
 
     cfg = yaml.safe_load((CONFIGS / "tiny.yaml").read_text())
     cfg[section] = {**cfg.get(section, {}), **value} if section == "embeddings" else value

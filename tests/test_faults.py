@@ -106,7 +106,7 @@ REWRITER = """
 import sys, time
 from pathlib import Path
 from taskspace.io import set_job
-from taskspace.stages import merge_embeddings
+from taskspace.results import merge_embeddings
 set_job("gather_embeddings", {})  # the job's stamp, as its script sets it
 results, stop = Path(sys.argv[1]), Path(sys.argv[2])
 parts = sorted(str(p) for p in (results / "embeddings").glob("part-*.h5"))

@@ -6,7 +6,8 @@ import pytest
 
 from taskspace.data import TaskData
 from taskspace.errors import TaskDataError
-from taskspace.io import atomic_path, read_provenance, read_table, read_task, write_table, write_task
+from taskspace.io import atomic_path
+from taskspace.results import read_provenance, read_table, read_task, write_table, write_task
 
 
 def test_task_file_round_trip(tmp_path):

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 from taskspace.cli import main
-from taskspace.config import validate_config
+from taskspace.plan import validate_config
 from taskspace.data import plan_tasks
 from taskspace.data.grouping import DataWarning
 from taskspace.prepare import MissingPackageError, PrepareError, PrepareWarning, known_preparers

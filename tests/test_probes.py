@@ -11,10 +11,10 @@ import torch
 import torchvision
 
 from taskspace import stages
-from taskspace.config import validate_config
+from taskspace.plan import validate_config
 from taskspace.data import SOURCES, TaskSpec, plan_tasks
 from taskspace.errors import ConfigError
-from taskspace.io import load_checkpoint
+from taskspace.results import load_checkpoint
 from taskspace.probes import (
     IMAGENET_NORMALIZATION,
     IMAGENET_WEIGHTS,
@@ -267,7 +267,7 @@ def test_random_variant_of_an_imported_probe_keeps_its_head_classes_and_normalis
 
 def test_planning_imports_no_torch(tmp_path):
     code = (
-        "import sys; from taskspace.config import validate_config; from taskspace.data import plan_tasks; "
+        "import sys; from taskspace.plan import validate_config; from taskspace.data import plan_tasks; "
         "from taskspace.probes import plan_probe, probe_config; "
         "cfg = validate_config({'probe': {'weights': 'imagenet'}}); plan_probe(cfg, plan_tasks(cfg['data'])); "
         "probe_config(cfg['probe']); assert 'torch' not in sys.modules, 'torch imported'"

@@ -14,7 +14,7 @@ from PIL import Image
 
 from taskspace.cli import main
 from taskspace.data import build_task
-from taskspace.io import read_task
+from taskspace.results import read_task
 
 from conftest import CONFIGS, environment, snakemake
 

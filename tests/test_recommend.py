@@ -16,7 +16,7 @@ from PIL import Image
 
 from taskspace.cli import main
 from taskspace.errors import ConfigError, TaskDataError
-from taskspace.io import read_task
+from taskspace.results import read_task
 from taskspace.recommend import recommend
 
 pytestmark = pytest.mark.workflow

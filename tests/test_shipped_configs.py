@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from taskspace.cli import main
-from taskspace.config import validate_config
+from taskspace.plan import validate_config
 from taskspace.data import plan_tasks
 
 from conftest import REPO, job_counts, snakemake

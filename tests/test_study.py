@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from taskspace.config import canonical, validate_config
+from taskspace.config import canonical
+from taskspace.plan import validate_config
 from taskspace.errors import ConfigError
 from taskspace.study import expert_tasks, meta_tasks, transfer_pairs
 

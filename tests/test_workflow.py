@@ -42,7 +42,7 @@ def test_dry_run_plans_every_stage_in_batches(tmp_path):
 def test_every_pair_and_embedding_is_computed_once(tiny_run):
     """The batch jobs' provenance lists what each computed: every (expert, task) pair and (method, task) embedding
     exactly once, nothing reused in a cold run."""
-    from taskspace.io import read_provenance
+    from taskspace.results import read_provenance
 
     res = tiny_run / "results"
     computed = [tuple(p) for part in sorted((res / "transfer").glob("part-*.parquet"))

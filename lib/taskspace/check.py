@@ -96,7 +96,7 @@ def load_run_config(run: Path, configfiles: list[str] | None) -> tuple[dict, lis
 def _read_h5(path: Path, task: str | None) -> None:
     import h5py
 
-    from .io import read_task
+    from .results import read_task
 
     if task is not None:
         _, attrs = read_task(path, labels=False)
@@ -131,7 +131,7 @@ def _read(path: Path, rule: str, wildcards: dict, quick: bool) -> None:
         else:
             _read_h5(path, wildcards.get("task") if rule == "split_task" else None)
     elif suffix == ".pt":
-        from .io import load_checkpoint
+        from .results import load_checkpoint
 
         load_checkpoint(path)
     elif suffix == ".parquet":
@@ -195,8 +195,10 @@ def _command(run: Path, configfiles: list[str], redo: list[str]) -> str:
 def check_run(run: str | os.PathLike = ".", configfiles: list[str] | None = None, quick: bool = False) -> CheckReport:
     """Check every artifact the config of ``run`` implies; see the module's docstring."""
     from . import __version__
-    from .config import canonical, validate_config
-    from .io import read_stamp, temporary_state
+    from .config import canonical
+    from .plan import validate_config
+    from .io import temporary_state
+    from .results import read_stamp
     from .plan import RunPlan
 
     run = Path(run)

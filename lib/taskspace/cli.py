@@ -53,7 +53,7 @@ def _summary(args: argparse.Namespace) -> None:
 
 
 def _check_config(args: argparse.Namespace) -> None:
-    from .config import validate_config
+    from .plan import validate_config
     from .data import plan_tasks
 
     from .probes import plan_probe

@@ -33,3 +33,9 @@ def configure_threads(threads: int) -> None:
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=threads, user_api="blas")
+
+
+def prepare_device(threads: int) -> torch.device:
+    """A job's set-up: ``threads`` CPU threads (:func:`configure_threads`), then its device (:func:`select_device`)."""
+    configure_threads(threads)
+    return select_device()

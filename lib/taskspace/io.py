@@ -1,4 +1,7 @@
-"""Artifact I/O: task HDF5 files, model checkpoints, Parquet tables; every write is atomic and carries provenance."""
+"""How artifacts are written: atomically and durably (:func:`atomic_path`), by writers whose leftovers are cleaned up,
+with a storage failure named by its artifact, and stamped with the job writing them (:func:`set_job`).
+
+What is written where, and in which format, is :mod:`taskspace.results`."""
 
 from __future__ import annotations
 
@@ -12,12 +15,8 @@ import socket
 from pathlib import Path
 from typing import Any, Iterator
 
-import numpy as np
-import pandas as pd
-
 from . import __version__
-from .data import TaskData
-from .errors import ArtifactError, ArtifactWriteError, TaskDataError
+from .errors import ArtifactWriteError
 
 
 # Set to 0 to skip the fsync of each artifact and its folder (scratch filesystems where durability does not
@@ -164,7 +163,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
-def _json(value: Any) -> str:
+def json_text(value: Any) -> str:
+    """Sorted-key JSON of ``value`` (anything not JSON as its str): the form digests and attrs are taken of."""
     return json.dumps(value, sort_keys=True, default=str)
 
 
@@ -177,7 +177,7 @@ def params_digest(params: dict) -> str:
     """sha256 of a job's params as canonical JSON (keys sorted at every level)."""
     import hashlib
 
-    return hashlib.sha256(_json(params).encode()).hexdigest()
+    return hashlib.sha256(json_text(params).encode()).hexdigest()
 
 
 def set_job(rule: str, params: dict, wildcards: dict | None = None) -> dict:
@@ -207,146 +207,4 @@ def job_stamp() -> dict | None:
 def stamp_h5(f) -> None:
     """Write the job stamp into an open HDF5 file's root attrs (attr ``job``, JSON)."""
     if _JOB is not None:
-        f.attrs["job"] = _json(_JOB)
-
-
-def read_stamp(path: str | os.PathLike) -> dict | None:
-    """The job stamp an artifact carries (HDF5 attr, checkpoint key, Parquet metadata), or None if it has none.
-    Raises on a file that cannot be read."""
-    path = Path(path)
-    if path.suffix == ".h5":
-        import h5py
-
-        with h5py.File(path, "r") as f:
-            raw = f.attrs.get("job")
-        return json.loads(raw) if raw is not None else None
-    if path.suffix == ".pt":
-        job = load_checkpoint(path).get("job")
-        return dict(job) if isinstance(job, dict) else None
-    if path.suffix == ".parquet":
-        job = read_provenance(path).get("job")
-        return job if isinstance(job, dict) else None
-    return None
-
-
-def write_task(path: str | os.PathLike, name: str, role: str, data: TaskData) -> None:
-    """Write one task as HDF5: uint8 images, labels, train/test split, class names and provenance attrs."""
-    import h5py
-
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:
-        f.create_dataset("images", data=data.images, dtype="uint8")
-        f.create_dataset("labels", data=data.labels.astype(np.int64))
-        f.create_dataset("is_train", data=data.is_train.astype(bool))
-        f.create_dataset("class_names", data=np.array(data.class_names, dtype=object), dtype=h5py.string_dtype())
-        f.attrs["task"] = name
-        f.attrs["role"] = role
-        f.attrs["n_classes"] = len(data.class_names)
-        f.attrs["n_train"] = int(data.is_train.sum())
-        f.attrs["n_test"] = int((~data.is_train).sum())
-        f.attrs["taskspace_version"] = __version__
-        f.attrs["provenance"] = _json(data.attrs)
-        stamp_h5(f)
-
-
-def _decoded_attrs(f) -> dict:
-    attrs = {k: (v.item() if hasattr(v, "item") else v) for k, v in f.attrs.items()}
-    attrs["provenance"] = json.loads(attrs.get("provenance", "{}"))
-    return attrs
-
-
-def read_task_attrs(path: str | os.PathLike) -> dict:
-    """A task file's attrs (sizes, provenance decoded) without reading its images."""
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            return _decoded_attrs(f)
-    except OSError as err:
-        raise TaskDataError(f"{path}: not a readable task file ({err})") from err
-
-
-def read_task(path: str | os.PathLike, labels: bool = True) -> tuple[TaskData, dict]:
-    """Read a task file written by :func:`write_task`; returns the data and its attrs (provenance decoded).
-
-    ``labels=False`` never reads the labels (``data.labels`` is None): label-free methods run on tasks whose
-    labels are withheld.
-    """
-    import h5py
-
-    try:
-        with h5py.File(path, "r") as f:
-            if labels and "labels" not in f:
-                raise TaskDataError(f"{path}: the task's labels are withheld (no 'labels' dataset)")
-            attrs = _decoded_attrs(f)
-            data = TaskData(
-                images=f["images"][()],
-                labels=f["labels"][()] if labels else None,
-                is_train=f["is_train"][()],
-                class_names=[c.decode() if isinstance(c, bytes) else str(c) for c in f["class_names"][()]],
-                attrs=attrs["provenance"],
-            )
-    except (OSError, KeyError) as err:
-        raise TaskDataError(f"{path}: not a readable task file ({err})") from err
-    return data, attrs
-
-
-def save_checkpoint(path: str | os.PathLike, checkpoint: dict) -> None:
-    """Save a model checkpoint (weights + what made them) atomically. Saved through a file object, so the archive
-    inside does not take the temporary file's name: the same checkpoint always gives the same bytes."""
-    import torch
-
-    if _JOB is not None:
-        checkpoint = {**checkpoint, "job": dict(_JOB)}
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-        torch.save(checkpoint, fh)
-
-
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Load a checkpoint saved by :func:`save_checkpoint`: tensors and plain Python values only. A file that holds
-    anything else (a pickled object, which could run code) is refused without running it; an unreadable one raises
-    :class:`ArtifactError` naming it."""
-    import pickle
-
-    import torch
-
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        raise ArtifactError(
-            f"{path}: refused: it holds Python objects other than tensors and plain values, which loading would "
-            f"run; only checkpoints of weights are read ({str(err).splitlines()[0]})"
-        ) from err
-    except (RuntimeError, EOFError, ValueError, OSError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        raise ArtifactError(f"{path}: not a readable checkpoint ({str(err).splitlines()[0]})") from err
-    if not isinstance(checkpoint, dict):
-        raise ArtifactError(f"{path}: not a taskspace checkpoint (a {type(checkpoint).__name__}, not a dict)")
-    return checkpoint
-
-
-def write_table(df: pd.DataFrame, path: str | os.PathLike, provenance: dict | None = None) -> None:
-    """Write a Parquet table atomically, with ``provenance`` as JSON under the schema metadata key ``taskspace``."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
-    meta = dict(table.schema.metadata or {})
-    stamp = {"job": _JOB} if _JOB is not None else {}
-    meta[b"taskspace"] = _json({"taskspace_version": __version__, **(provenance or {}), **stamp}).encode()
-    table = table.replace_schema_metadata(meta)
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp)
-
-
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
-    """Read a Parquet table."""
-    return pd.read_parquet(path)
-
-
-def read_provenance(path: str | os.PathLike) -> dict:
-    """The provenance stored in a Parquet table's metadata by :func:`write_table`."""
-    import pyarrow.parquet as pq
-
-    meta = pq.read_schema(path).metadata or {}
-    return json.loads(meta.get(b"taskspace", b"{}"))
+        f.attrs["job"] = json_text(_JOB)

@@ -29,7 +29,7 @@ class Architecture:
     last_block: Callable[[nn.Module], tuple[str, nn.Module]]  # backbone -> (name, the block TTK differentiates)
     conv_init: str = "fan_out"  # torchvision's Kaiming-normal mode for the convolutions
     legacy_key: Callable[[str], str] | None = None  # old spellings of weight-file keys -> torchvision's names
-    description: str = ""  # units and last block in words (README, messages)
+    description: str = ""  # units and last block in words (docs, messages)
 
 
 ARCHITECTURES: dict[str, Architecture] = {}

@@ -1,4 +1,4 @@
-"""The plan of a run: from a validated config, every task, expert, batch and method, every artifact the workflow
+"""The plan of a run: the config checked across its sections (:func:`validate_config`), and from it every task, expert, batch and method, every artifact the workflow
 writes under ``results/``, and the params of the job that writes it.
 
 The rules (``rules/common.smk``) take their lists and params from here, and ``taskspace check`` reads the same plan to
@@ -7,27 +7,77 @@ know what a finished run must hold and what config must have made each artifact:
 
 from __future__ import annotations
 
+import copy
+import difflib
 from dataclasses import dataclass
 from typing import Any
 
-from .config import canonical, method_configs
+from .config import canonical, load_schema, validate_schema, validate_section
 from .errors import ConfigError
+from .results import GENERIC, PLOTS, RESULTS, TABLES
 
-GENERIC = "generic"  # the probe, used as an expert
-REUSE_STORE = "results/reuse"
-PROBE_FILES = {"pretrained": "results/probe/probe.pt", "random": "results/probe/random.pt"}
-# What plot_selection writes per meta-task (results/plots/{meta_task}/...).
-PLOTS = [
-    "selection_violin.png",
-    "summary.png",
-    "cost_frontier.png",
-    "distance_heatmaps.png",
-    "task_maps.png",
-    "norm_vs_error.png",
-    "taxonomy_curve.png",
-    "summary.csv",
-    "comparisons.csv",
-]
+
+def validate_config(config: dict, schema: dict | None = None) -> dict:
+    """Validate ``config`` in place (defaults filled in) and return it; a ConfigError names the offending key.
+
+    Beyond the schema: the probe section's cross-key checks, and ``data.resolution: auto`` replaced by the
+    resolution of the probe's weights (see :func:`taskspace.probes.check_probe_config`).
+    """
+    from .probes import check_probe_config
+
+    validate_schema(config, schema)
+    if isinstance(config.get("probe"), dict) and isinstance(config.get("data"), dict):
+        check_probe_config(config)
+    return config
+
+
+def method_configs(config: dict, schema: dict | None = None) -> dict[str, tuple[str, dict]]:
+    """{name: (registered method, its config)} for every entry of ``embeddings.methods`` (config validated).
+
+    A name is either a registered method (its own section) or a key of ``embeddings.variants``, whose keys
+    override the named method's section and are checked against that section's schema.
+    """
+    from .embeddings import known_methods
+
+    schema = schema or load_schema()
+    sections = schema["properties"]["embeddings"]["properties"]
+    emb = config["embeddings"]
+    variants = emb.get("variants", {})
+    known = known_methods()
+    out: dict[str, tuple[str, dict]] = {}
+    for name in sorted(set(variants) & set(known)):
+        raise ConfigError(f"config key embeddings.variants.{name}: a variant cannot reuse a method's name")
+    for name in emb["methods"]:
+        if name in variants:
+            base = variants[name]["method"]
+            where = f"embeddings.variants.{name}"
+            if base not in known:
+                raise ConfigError(f"config key {where}.method: unknown embedding method {base!r}; known: {known}")
+            merged = copy.deepcopy(emb.get(base, {}))
+            merged.update({k: copy.deepcopy(v) for k, v in variants[name].items() if k != "method"})
+            if base in sections:
+                merged = validate_section(f"embeddings.{base}", merged, where, schema)
+            out[name] = (base, merged)
+        elif name in known:
+            out[name] = (name, emb.get(name, {}))
+        else:
+            close = difflib.get_close_matches(name, known + list(variants), n=1)
+            raise ConfigError(
+                f"config key embeddings.methods: unknown embedding method {name!r}"
+                + (f" (did you mean {close[0]!r}?)" if close else "")
+                + f"; known: {known}, variants: {sorted(variants)}"
+            )
+    for name, (base, cfg) in out.items():
+        if base == "model2vec":
+            if cfg["base"] not in out or out[cfg["base"]][0] not in ("task2vec", "task2vec_mc"):
+                raise ConfigError(
+                    f"config key embeddings.{name}.base: {cfg['base']!r} must be a Task2Vec method listed in "
+                    f"embeddings.methods"
+                )
+    return out
+
+
+REUSE_STORE = RESULTS.reuse_store()
 
 
 @dataclass(frozen=True)
@@ -93,11 +143,11 @@ class RunPlan:
 
     @staticmethod
     def task_file(task: str) -> str:
-        return f"results/tasks/{task}.h5"
+        return RESULTS.task(task)
 
     @staticmethod
     def checkpoint_of(expert: str) -> str:
-        return PROBE_FILES["pretrained"] if expert == GENERIC else f"results/experts/{expert}.pt"
+        return RESULTS.expert(expert)
 
     def transfer_runtime(self, batch: str, attempt: int) -> int:
         """Minutes for a transfer batch: 5 a pair (grows with each retry)."""
@@ -109,7 +159,7 @@ class RunPlan:
 
     def embed_probes(self) -> dict[str, str]:
         """The probe checkpoints the embedding methods read, by kind (pretrained, random)."""
-        return {kind: PROBE_FILES[kind] for kind in sorted({self._method[m].probe for m in self.embed_methods})}
+        return {kind: RESULTS.probe(kind) for kind in sorted({self._method[m].probe for m in self.embed_methods})}
 
     # -- params, rule by rule ----------------------------------------------------------------------------------------
 
@@ -206,29 +256,29 @@ class RunPlan:
     def artifacts(self) -> list[Artifact]:
         """Every file ``rule all`` makes the workflow write (logs and benchmark files aside), in stage order."""
         out = [Artifact(self.task_file(t), "split_task", (("task", t),)) for t in self.split_tasks]
-        out.append(Artifact("results/tasks.parquet", "tabulate_tasks"))
+        out.append(Artifact(RESULTS.tasks_table(), "tabulate_tasks"))
         if self.probe.kind == "source":
-            out += [Artifact(PROBE_FILES["pretrained"], "train_probe"),
-                    Artifact("results/probe/metrics.parquet", "train_probe")]
+            out += [Artifact(RESULTS.probe(), "train_probe"),
+                    Artifact(RESULTS.probe_metrics(), "train_probe")]
         else:
-            out.append(Artifact(PROBE_FILES["pretrained"], "import_probe"))
+            out.append(Artifact(RESULTS.probe(), "import_probe"))
         if "random" in self.embed_probes():
-            out.append(Artifact(PROBE_FILES["random"], "init_random_probe"))
+            out.append(Artifact(RESULTS.probe("random"), "init_random_probe"))
             if self.probe.kind == "source":
-                out.append(Artifact("results/probe/random_metrics.parquet", "init_random_probe"))
+                out.append(Artifact(RESULTS.probe_metrics("random"), "init_random_probe"))
         for t in self.expert_tasks:
-            out += [Artifact(f"results/experts/{t}.pt", "train_expert", (("task", t),)),
-                    Artifact(f"results/experts/{t}.metrics.parquet", "train_expert", (("task", t),))]
-        out += [Artifact(f"results/transfer/part-{b}.parquet", "transfer_batch", (("batch", b),))
+            out += [Artifact(RESULTS.expert(t), "train_expert", (("task", t),)),
+                    Artifact(RESULTS.expert_metrics(t), "train_expert", (("task", t),))]
+        out += [Artifact(RESULTS.transfer_part(b), "transfer_batch", (("batch", b),))
                 for b in self.transfer_batches]
-        out.append(Artifact("results/transfer.parquet", "gather_transfer"))
-        out += [Artifact(f"results/embeddings/part-{b}.h5", "embed_batch", (("batch", b),)) for b in self.embed_batches]
-        out.append(Artifact("results/embeddings.h5", "gather_embeddings"))
-        out += [Artifact(f"results/distances/{m}.parquet", "compute_distances") for m in self.embed_methods]
+        out.append(Artifact(RESULTS.transfer(), "gather_transfer"))
+        out += [Artifact(RESULTS.embeddings_part(b), "embed_batch", (("batch", b),)) for b in self.embed_batches]
+        out.append(Artifact(RESULTS.embeddings(), "gather_embeddings"))
+        out += [Artifact(RESULTS.distances(m), "compute_distances") for m in self.embed_methods]
         for m in self.derived_methods:
-            out += [Artifact(f"results/distances/{m}.parquet", "learn_model2vec", (("method", m),)),
-                    Artifact(f"results/model2vec/{m}.h5", "learn_model2vec", (("method", m),))]
-        out += [Artifact(f"results/{name}.parquet", "score_selection") for name in ("selection", "summary", "comparisons")]
-        out += [Artifact(f"results/plots/{m}/{f}", "plot_selection", (("meta_task", m),))
+            out += [Artifact(RESULTS.distances(m), "learn_model2vec", (("method", m),)),
+                    Artifact(RESULTS.model2vec(m), "learn_model2vec", (("method", m),))]
+        out += [Artifact(RESULTS.table(name), "score_selection") for name in TABLES]
+        out += [Artifact(RESULTS.plot(m, f), "plot_selection", (("meta_task", m),))
                 for m in self.meta_task_names for f in PLOTS]
         return out

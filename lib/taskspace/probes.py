@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from .config import Settings
 from .errors import ConfigError
 
 KEYWORDS = ("source", "random", "imagenet")
@@ -52,16 +53,43 @@ CHECKPOINT_RESOLUTION = 224  # data.resolution "auto" for a checkpoint file (its
 RANDOM_CLASSES = IMAGENET_CLASSES  # head size of a random probe when neither the config nor a source task gives one
 
 
+@dataclass(frozen=True)
+class NormalizationSettings(Settings):
+    """Per-channel input statistics (0-1 scale) of a checkpoint file that records none, and of a random probe."""
+
+    SECTION = "probe.normalization"
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class ProbeSettings(Settings):
+    """The probe section: architecture, where its weights come from, its head size and input statistics; ``train``
+    stays a mapping (:class:`taskspace.training.TrainingSettings` reads it where training runs, with torch)."""
+
+    SECTION = "probe"
+    arch: str
+    weights: str
+    source_classes: int | None
+    normalization: NormalizationSettings
+    train: dict
+
+    @property
+    def kind(self) -> str:
+        return weights_kind(self.weights)
+
+
 def weights_kind(weights: str) -> str:
     """``source``, ``random``, ``imagenet``, or ``checkpoint`` for anything else (a file path)."""
     return weights if weights in KEYWORDS else CHECKPOINT
 
 
-def auto_resolution(probe_cfg: dict) -> int:
+def auto_resolution(probe_cfg: dict | ProbeSettings) -> int:
     """The working resolution ``data.resolution: auto`` stands for: the side the probe's weights were made at."""
-    kind = weights_kind(probe_cfg["weights"])
-    if kind == "imagenet":
-        return IMAGENET_WEIGHTS[probe_cfg["arch"]].resolution
+    probe = ProbeSettings.from_config(probe_cfg)
+    if probe.kind == "imagenet":
+        return IMAGENET_WEIGHTS[probe.arch].resolution
+    kind = probe.kind
     if kind == CHECKPOINT:
         return CHECKPOINT_RESOLUTION
     return SOURCE_RESOLUTION
@@ -453,20 +481,19 @@ def seeded_network(arch: str, num_classes: int, seed: int):
     return Network(arch, num_classes)
 
 
-def load_probe_weights(probe_cfg: dict, seed: int, classes: Iterable[str] | None = None) -> ProbeWeights:
+def load_probe_weights(probe_cfg: dict | ProbeSettings, seed: int, classes: Iterable[str] | None = None) -> ProbeWeights:
     """The weights ``probe.weights`` names (imagenet, a checkpoint file, or random: the seeded init with a head
     for ``classes``); ``source`` is trained by :func:`taskspace.stages.train_probe` instead."""
-    kind = weights_kind(probe_cfg["weights"])
-    arch = probe_cfg["arch"]
-    if kind == "imagenet":
-        return load_imagenet_weights(arch)
-    if kind == CHECKPOINT:
-        return load_checkpoint_weights(probe_cfg["weights"], arch, int(probe_cfg["source_classes"]),
-                                       probe_cfg["normalization"])
-    if kind == "random":
+    probe = ProbeSettings.from_config(probe_cfg)
+    normalization = probe.normalization.as_dict()
+    if probe.kind == "imagenet":
+        return load_imagenet_weights(probe.arch)
+    if probe.kind == CHECKPOINT:
+        return load_checkpoint_weights(probe.weights, probe.arch, probe.source_classes, normalization)
+    if probe.kind == "random":
         classes = list(classes) if classes is not None else list(generic_classes(
-            probe_cfg.get("source_classes") or RANDOM_CLASSES))
-        net = seeded_network(arch, len(classes), seed)
+            probe.source_classes or RANDOM_CLASSES))
+        net = seeded_network(probe.arch, len(classes), seed)
         return ProbeWeights({k: v.detach().clone() for k, v in net.state_dict().items()}, classes,
-                            dict(probe_cfg["normalization"]), None, f"seeded initialisation (seed {seed})")
+                            normalization, None, f"seeded initialisation (seed {seed})")
     raise ConfigError("probe.weights: 'source' probes are trained on the source task, not loaded")

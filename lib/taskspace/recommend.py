@@ -21,9 +21,9 @@ import pandas as pd
 from .embeddings import Embedding
 from .errors import ConfigError, TaskDataError
 from .progress import Progress
+from .results import Layout, embedding_names, load_checkpoint, read_method_group, read_model2vec
 
 NEW = "\x00new task"  # the new task's key among the run's tasks: no task name can collide with it
-PROBE_FILES = {"pretrained": "probe.pt", "random": "random.pt"}
 
 
 @dataclass
@@ -72,7 +72,7 @@ def results_folder(run: str | os.PathLike) -> Path:
     """The results folder of a run: ``run`` itself when it holds embeddings.h5, else ``run/results``."""
     run = Path(run)
     for candidate in (run, run / "results"):
-        if (candidate / "embeddings.h5").is_file():
+        if Path(Layout(str(candidate)).embeddings()).is_file():
             return candidate
     raise FileNotFoundError(f"{run}: no embeddings.h5 here or in {run / 'results'}; is this a finished run?")
 
@@ -156,34 +156,37 @@ def read_folder(folder: str | os.PathLike, resolution: int, progress: bool = Tru
 
 def read_method_embeddings(results: Path, method: str) -> dict[str, Embedding]:
     """Every task's embedding of the config entry ``method`` from ``embeddings.h5``."""
-    import h5py
-
-    from .stages import embedding_from_group
-
-    with h5py.File(results / "embeddings.h5", "r") as f:
-        if method not in f:
-            raise ConfigError(f"--method: the run has no embeddings for {method!r}; it has {sorted(f)}")
-        return {task: embedding_from_group(group) for task, group in f[method].items()}
+    path = Layout(str(results)).embeddings()
+    if method not in embedding_names(path):
+        raise ConfigError(f"--method: the run has no embeddings for {method!r}; it has {embedding_names(path)}")
+    return read_method_group(path, method)
 
 
 def run_methods(results: Path) -> list[str]:
     """The methods a run can recommend with: its embedded methods and its MODEL2VEC fits."""
-    import h5py
-
-    with h5py.File(results / "embeddings.h5", "r") as f:
-        names = sorted(f)
-    derived = sorted(p.stem for p in (results / "model2vec").glob("*.h5")) if (results / "model2vec").is_dir() else []
+    names = embedding_names(Layout(str(results)).embeddings())
+    folder = Path(Layout(str(results)).model2vec()).parent
+    derived = sorted(p.stem for p in folder.glob("*.h5")) if folder.is_dir() else []
     return names + derived
 
 
-def _resolution(results: Path, probe_ckpt: dict) -> int:
-    tasks = results / "tasks.parquet"
+def _resolution(results: Path, probe_ckpt: dict | None = None) -> int:
+    """The run's working resolution (from tasks.parquet, else the probe checkpoint)."""
+    tasks = Path(Layout(str(results)).tasks_table())
     if tasks.is_file():
         df = pd.read_parquet(tasks, columns=["role", "resolution"])
         rows = df[df["role"] == "task"]["resolution"]
         if len(rows):
             return int(rows.iloc[0])
+    if probe_ckpt is None:
+        probe_ckpt = load_checkpoint(Layout(str(results)).probe())
     return int(probe_ckpt["resolution"])
+
+
+def _expert_checkpoints(results: Path) -> list[str]:
+    """The experts whose checkpoints the run holds, sorted."""
+    folder = Path(Layout(str(results)).experts())
+    return sorted(p.stem for p in folder.glob("*.pt")) if folder.is_dir() else []
 
 
 def _experts(results: Path, embedded: list[str], wanted: list[str] | None) -> list[str]:
@@ -192,10 +195,10 @@ def _experts(results: Path, embedded: list[str], wanted: list[str] | None) -> li
         if missing:
             raise ConfigError(f"--experts: the run has no embedding for {missing}")
         return sorted(set(wanted))
-    found = sorted(p.stem for p in (results / "experts").glob("*.pt")) if (results / "experts").is_dir() else []
+    found = _expert_checkpoints(results)
     experts = [e for e in found if e in set(embedded)]
     if not experts:
-        warnings.warn(f"{results / 'experts'}: no expert checkpoints; ranking every embedded task", stacklevel=2)
+        warnings.warn(f"{Layout(str(results)).experts()}: no expert checkpoints; ranking every embedded task", stacklevel=2)
         experts = sorted(embedded)
     return experts
 
@@ -222,28 +225,28 @@ def score_experts(
 
     import torch
 
-    from .io import load_checkpoint
-    from .stages import _configure, transfer_scores
+    from .device import prepare_device
     from .training import network_from_checkpoint
     from .transfer import image_features
+    from .transferability import expert_scores
 
     if task.labels is None or len(task.class_names) < 2:
         raise TaskDataError(f"{task.path}: the per-expert score {score!r} needs labels: one sub-folder per class, "
                             "at least 2")
-    device = _configure(threads)
+    device = prepare_device(threads)
     images = torch.from_numpy(np.ascontiguousarray(task.images)).to(device)
     say = (lambda msg: print(msg, file=sys.stderr)) if progress else (lambda msg: None)
     say(f"{score}: running each of {len(experts)} experts on the {len(task.images)} images")
     rows = []
     for expert in experts:
         t0 = time.perf_counter()
-        path = results / "experts" / f"{expert}.pt"
+        path = Path(Layout(str(results)).expert(expert))
         if not path.is_file():
             raise ConfigError(f"--experts: {expert!r} has no checkpoint {path}")
         ckpt = load_checkpoint(path)
         net = network_from_checkpoint(ckpt).to(device)
         feats = image_features(net, images, ckpt["normalization"], batch_size, device)
-        value = transfer_scores(net, feats, task.labels, [score], device, f"expert {expert!r} on {task.path}")
+        value = expert_scores(net, feats, task.labels, [score], device, f"expert {expert!r} on {task.path}")
         seconds = time.perf_counter() - t0
         rows.append({"expert": expert, "score": value[f"score_{score}"], "seconds": seconds})
         say(f"  {expert}: {score} {rows[-1]['score']:.4f} ({seconds:.2f} s)")
@@ -291,7 +294,7 @@ def recommend(
         return rec
     results = results_folder(run)
     table = rec.table.rename(columns={"distance": "embedding_distance"})
-    task = read_folder(Path(folder), _resolution_of_run(results), progress=False)
+    task = read_folder(Path(folder), _resolution(results), progress=False)
     short = table.head(shortlist)[["expert", "embedding_distance"]]
     scored = score_experts(results, task, list(short["expert"]), rerank, threads, progress)
     head = _score_table(short.merge(scored, on="expert")).drop(columns="distance")
@@ -302,33 +305,20 @@ def recommend(
     return rec
 
 
-def _resolution_of_run(results: Path) -> int:
-    """The run's working resolution (from tasks.parquet, else the probe checkpoint)."""
-    from .io import load_checkpoint
-
-    tasks = results / "tasks.parquet"
-    if tasks.is_file():
-        df = pd.read_parquet(tasks, columns=["role", "resolution"])
-        rows = df[df["role"] == "task"]["resolution"]
-        if len(rows):
-            return int(rows.iloc[0])
-    return int(load_checkpoint(results / "probe" / PROBE_FILES["pretrained"])["resolution"])
-
-
 def _recommend_by_score(run, folder, score: str, experts: list[str] | None, name: str | None, threads: int,
                         progress: bool) -> Recommendation:
     """Rank the run's experts by a per-expert score: every expert runs on the folder's images."""
     results = results_folder(run)
-    found = sorted(p.stem for p in (results / "experts").glob("*.pt")) if (results / "experts").is_dir() else []
+    found = _expert_checkpoints(results)
     if experts:
         missing = sorted(set(experts) - set(found))
         if missing:
             raise ConfigError(f"--experts: the run has no expert checkpoint for {missing}")
         found = sorted(set(experts))
     if not found:
-        raise ConfigError(f"{results / 'experts'}: no expert checkpoints to run")
+        raise ConfigError(f"{Layout(str(results)).experts()}: no expert checkpoints to run")
     folder = Path(folder)
-    task = read_folder(folder, _resolution_of_run(results), progress=progress)
+    task = read_folder(folder, _resolution(results), progress=progress)
     table = _score_table(score_experts(results, task, found, score, threads, progress)).reset_index(drop=True)
     table.insert(0, "rank", np.arange(1, len(table) + 1))
     return Recommendation(
@@ -349,11 +339,10 @@ def _recommend_by_embedding(
     progress: bool = True,
 ) -> Recommendation:
     """Embed the images of ``folder`` with the embedding ``method`` as the run did and rank the experts by it."""
+    from .device import prepare_device
     from .embeddings import get_method
-    from .io import load_checkpoint
-    from .stages import _configure
-    from .seeding import stable_seed
     from .models import last_conv
+    from .seeding import stable_seed
     from .training import network_from_checkpoint
 
     results = results_folder(run)
@@ -366,8 +355,8 @@ def _recommend_by_embedding(
 
     fit = None
     base = method
-    if (results / "model2vec" / f"{method}.h5").is_file():
-        fit, base, m2v_cfg = _read_model2vec(results / "model2vec" / f"{method}.h5")
+    if Path(Layout(str(results)).model2vec(method)).is_file():
+        fit, base, m2v_cfg = _read_model2vec(Layout(str(results)).model2vec(method))
     bank = read_method_embeddings(results, base)
     first = next(iter(bank.values())).attrs
     registered, cfg = first["method"], json.loads(first["config"])
@@ -377,13 +366,13 @@ def _recommend_by_embedding(
             f"{folder}: method {base!r} needs labels but the folder has no class sub-folders; "
             "give one sub-folder per class, or use a label-free method such as pseudotask"
         )
-    probe_path = results / "probe" / PROBE_FILES[m.probe]
+    probe_path = Layout(str(results)).probe(m.probe)
     probe_ckpt = load_checkpoint(probe_path)
     task = read_folder(folder, _resolution(results, probe_ckpt), progress=progress)
     if m.uses_labels and len(task.class_names) < 2:
         raise TaskDataError(f"{folder}: a labelled task needs at least 2 class folders, found {task.class_names}")
 
-    device = _configure(threads)
+    device = prepare_device(threads)
     net = network_from_checkpoint(probe_ckpt)
     task_name = name or folder.resolve().name
     seed = stable_seed(int(first["seed"]), "embed", base, task_name)
@@ -399,10 +388,10 @@ def _recommend_by_embedding(
             hook.remove()
 
     if fit is not None:
-        from .embeddings.model2vec import rank_experts
+        from .embeddings.model2vec import Model2VecSettings, rank_experts
 
         trivial = np.stack([bank[e].extras["trivial"] for e in fit.experts])
-        d = rank_experts(fit, trivial, emb.vector, float(m2v_cfg["alpha"]))
+        d = rank_experts(fit, trivial, emb.vector, Model2VecSettings.from_config(m2v_cfg, f"embeddings.{method}").alpha)
         table, selector = pd.DataFrame({"expert": fit.experts, "distance": d}), method
         if experts:
             table = table[table["expert"].isin(experts)]
@@ -424,13 +413,11 @@ def _recommend_by_embedding(
     )
 
 
-def _read_model2vec(path: Path):
-    import h5py
-
+def _read_model2vec(path: str):
+    """The MODEL2VEC fit stored at ``path``, its base method and its config."""
     from .embeddings.model2vec import Model2VecFit
 
-    with h5py.File(path, "r") as f:
-        attrs = {k: v.item() if hasattr(v, "item") else v for k, v in f.attrs.items()}
-        experts = [e.decode() if isinstance(e, bytes) else str(e) for e in f["experts"][()]]
-        fit = Model2VecFit(experts, f["model_embeddings"][()], f["biases"][()], float(attrs["temperature"]), [])
-    return fit, attrs["base"], json.loads(attrs["config"])
+    stored = read_model2vec(path)
+    attrs = stored["attrs"]
+    fit = Model2VecFit(stored["experts"], stored["model_embeddings"], stored["biases"], float(attrs["temperature"]), [])
+    return fit, attrs["base"], attrs["config"]

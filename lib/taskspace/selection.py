@@ -17,11 +17,13 @@ import os
 import numpy as np
 import pandas as pd
 
+from .transferability import SCORE_PREFIX
+from .uncertainty import BootstrapSettings, bootstrap_interval
+
 ORACLE = "oracle"
 RANDOM = "random"
 REFERENCE_METHODS = (ORACLE, RANDOM)
 HIT_TOLERANCE = 1e-12
-SCORE_PREFIX = "score_"  # transfer.parquet column of a per-expert score: score_<name>, higher = better transfer
 KINDS = ("reference", "embedding", "per-expert", "two-stage")
 
 TRANSFER_COLUMNS = ("expert", "task", "test_error", "n_test")
@@ -312,16 +314,14 @@ def _selection_frame(rows: list[dict]) -> pd.DataFrame:
 
 
 def summarize_selection(
-    selection: pd.DataFrame, generic: str = "generic", bootstrap: dict | None = None,
+    selection: pd.DataFrame, generic: str = "generic", bootstrap: dict | BootstrapSettings | None = None,
     skipped: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """One row per method: kind, cost, target count (and targets skipped), mean errors, mean/median relative
     increase, hit rate, mean rank corr; the mean relative increase and the hit rate with their bootstrap interval
     over targets (``bootstrap``: resamples, seed, level; see :func:`taskspace.uncertainty.bootstrap_interval`)."""
-    from .uncertainty import DEFAULT_BOOTSTRAP, bootstrap_interval
-
     _require_columns(selection, SELECTION_COLUMNS, "selection")
-    boot = {**DEFAULT_BOOTSTRAP, **(bootstrap or {})}
+    boot = BootstrapSettings.from_config(bootstrap, "selection.bootstrap", check=False).as_dict()
     skipped = skipped or {}
     n_candidates = selection.groupby("target")["n_candidates"].first()
     rows = []

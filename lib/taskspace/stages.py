@@ -21,9 +21,28 @@ import pandas as pd
 from . import __version__
 from .data import build_task, plan_report, plan_tasks
 from .errors import TaskDataError
-from .io import atomic_path, load_checkpoint, stamp_h5, read_task, read_task_attrs, read_table, save_checkpoint, write_table, write_task
-
-GENERIC = "generic"
+from .device import prepare_device
+from .io import atomic_path
+from .results import (
+    GENERIC,
+    gather_embeddings,
+    load_checkpoint,
+    read_method_group,
+    read_provenance,
+    read_task_arrays,
+    read_reuse_key,
+    read_table,
+    read_task,
+    read_task_attrs,
+    reuse_embedding,
+    reuse_model2vec,
+    reuse_transfer,
+    save_checkpoint,
+    write_embedding_file,
+    write_model2vec,
+    write_table,
+    write_task,
+)
 
 
 @contextlib.contextmanager
@@ -125,13 +144,6 @@ def _split_tensors(data, normalization: dict):
     return x[tr], y[tr], x[te], y[te]
 
 
-def _configure(threads: int):
-    from .device import configure_threads, select_device
-
-    configure_threads(threads)
-    return select_device()
-
-
 def train_probe(
     source_task: str, probe_cfg: dict, seed: int, output: str, metrics: str, threads: int = 1, log: str | None = None
 ) -> None:
@@ -139,19 +151,22 @@ def train_probe(
     import torch
 
     from .models import Network
+    from .probes import ProbeSettings
     from .seeding import stable_seed
-    from .training import channel_stats, checkpoint, fit
+    from .training import TrainingSettings, channel_stats, checkpoint, fit
 
+    probe = ProbeSettings.from_config(probe_cfg)
     with job_log(log) as say:
-        device = _configure(threads)
+        device = prepare_device(threads)
         data, _ = read_task(source_task)
         normalization = channel_stats(data.images[data.is_train])
         torch.manual_seed(stable_seed(seed, "probe-init"))
-        net = Network(probe_cfg["arch"], len(data.class_names))
+        net = Network(probe.arch, len(data.class_names))
         history: list[dict] = []
-        if probe_cfg["weights"] == "source":
+        if probe.kind == "source":
             x_tr, y_tr, x_te, y_te = _split_tensors(data, normalization)
-            history = fit(net, x_tr, y_tr, probe_cfg["train"], stable_seed(seed, "probe-train"), device, x_te, y_te)
+            history = fit(net, x_tr, y_tr, TrainingSettings.from_config(probe.train, "probe.train"),
+                          stable_seed(seed, "probe-train"), device, x_te, y_te)
             say(f"probe trained: final test accuracy {history[-1].get('test_accuracy', float('nan')):.3f}")
         ckpt = checkpoint(
             net.cpu(),
@@ -189,15 +204,16 @@ def import_probe(
     import torch
 
     from .models import Network
-    from .probes import load_probe_weights, weights_kind
+    from .probes import ProbeSettings, load_probe_weights
     from .training import checkpoint
 
+    probe = ProbeSettings.from_config(probe_cfg)
     with job_log(log) as say:
-        weights = load_probe_weights(probe_cfg, seed, classes)
+        weights = load_probe_weights(probe, seed, classes)
         with torch.device("meta"):
-            net = Network(probe_cfg["arch"], len(weights.classes))
+            net = Network(probe.arch, len(weights.classes))
         net.load_state_dict(weights.state_dict, assign=True)
-        say(f"probe from {weights.origin}: {probe_cfg['arch']}, {len(weights.classes)} source classes, "
+        say(f"probe from {weights.origin}: {probe.arch}, {len(weights.classes)} source classes, "
             f"normalization {weights.normalization}")
         if weights.resolution is not None and weights.resolution != int(resolution):
             say(f"warning: the probe's weights were made at {weights.resolution}x{weights.resolution} pixels but "
@@ -206,7 +222,7 @@ def import_probe(
         ckpt = checkpoint(
             net.eval(),
             role="probe",
-            task=weights_kind(probe_cfg["weights"]),
+            task=probe.kind,
             weights=weights.origin,
             classes=list(weights.classes),
             normalization=weights.normalization,
@@ -251,17 +267,19 @@ def train_expert(
     import torch
 
     from .seeding import stable_seed
-    from .training import checkpoint, fit, network_from_checkpoint
+    from .study import ExpertsSettings
+    from .training import TrainingSettings, checkpoint, fit, network_from_checkpoint
 
+    train_cfg = TrainingSettings.from_config(ExpertsSettings.from_config(expert_cfg).train, "experts.train")
     with job_log(log) as say:
-        device = _configure(threads)
+        device = prepare_device(threads)
         probe_ckpt = load_checkpoint(probe)
         data, _ = read_task(task_file)
         net = network_from_checkpoint(probe_ckpt)
         task_seed = stable_seed(seed, "expert", task)
         net.replace_head(len(data.class_names), torch.Generator().manual_seed(task_seed))
         x_tr, y_tr, x_te, y_te = _split_tensors(data, probe_ckpt["normalization"])
-        history = fit(net, x_tr, y_tr, expert_cfg["train"], task_seed, device, x_te, y_te)
+        history = fit(net, x_tr, y_tr, train_cfg, task_seed, device, x_te, y_te)
         say(f"expert {task}: final test accuracy {history[-1]['test_accuracy']:.3f}")
         df = pd.DataFrame(history, columns=_METRIC_COLUMNS)
         df.insert(0, "expert", task)
@@ -280,7 +298,6 @@ def train_expert(
 def _stored_table_row(path: Path, key: dict) -> dict | None:
     """The row stored at ``path`` when its key equals ``key``; None (with a warning if unreadable or made by
     another version) otherwise."""
-    from .io import read_provenance
     from .reuse import matches, unreadable
 
     if not path.is_file():
@@ -307,43 +324,28 @@ def transfer_pair(
     on the training split (from the same features and the expert's own head: no further forward pass); the row."""
     import torch
 
-    from .transfer import image_features, linear_probe_error, pair_row
+    from .transfer import TransferSettings, image_features, linear_probe_error, pair_row
+    from .transferability import expert_scores
 
+    settings = TransferSettings.from_config(transfer_cfg)
     t1 = time.perf_counter()
     if images is None:
         images = torch.from_numpy(np.ascontiguousarray(data.images))
-    feats = image_features(net, images, normalization, int(transfer_cfg["batch_size"]), device)
+    feats = image_features(net, images, normalization, settings.batch_size, device)
     t2 = time.perf_counter()
     tr = torch.from_numpy(data.is_train)
     y = torch.from_numpy(data.labels)
     result = linear_probe_error(
-        feats[tr], y[tr], feats[~tr], y[~tr], len(data.class_names), float(transfer_cfg["l2"]),
-        int(transfer_cfg["max_iter"]),
+        feats[tr], y[tr], feats[~tr], y[~tr], len(data.class_names), settings.l2, settings.max_iter,
     )
     t3 = time.perf_counter()
     row = pair_row(expert, task, data.labels, data.is_train)
     row.update(result)
-    row.update(transfer_scores(net, feats[tr], data.labels[data.is_train], transfer_cfg.get("scores") or [],
-                               device, f"expert {expert!r} on task {task!r}"))
-    row.update(classifier="logistic", l2=float(transfer_cfg["l2"]), seconds_load=0.0, seconds_features=t2 - t1,
+    row.update(expert_scores(net, feats[tr], data.labels[data.is_train], list(settings.scores),
+                             device, f"expert {expert!r} on task {task!r}"))
+    row.update(classifier="logistic", l2=settings.l2, seconds_load=0.0, seconds_features=t2 - t1,
                seconds_fit=t3 - t2, seconds_scores=time.perf_counter() - t3)
     return row
-
-
-def transfer_scores(net, features, labels: np.ndarray, names: list[str], device, where: str) -> dict[str, float]:
-    """``score_<name>`` of each transferability score in ``names`` from an expert's training-split features and its
-    own head's softmax on them (LEEP, NCE); an undefined score is NaN, with a warning naming ``where``."""
-    import torch
-
-    from .selection import SCORE_PREFIX
-    from .transferability import compute_scores
-
-    if not names:
-        return {}
-    with torch.inference_mode():
-        probs = torch.softmax(net.forward_head(features.to(device, torch.float32)).double(), 1).cpu().numpy()
-    values = compute_scores(list(names), features.numpy(), np.asarray(labels), probs, where=where)
-    return {SCORE_PREFIX + name: float(values[name]) for name in names}
 
 
 def transfer_batch(
@@ -362,7 +364,7 @@ def transfer_batch(
     from .training import network_from_checkpoint
 
     with job_log(log) as say:
-        device = _configure(threads)
+        device = prepare_device(threads)
         expert_digests = {e: file_digest(path) for e, path in sorted(experts.items())}
         nets: dict[str, tuple] = {}
         rows, done = [], {"computed": [], "reused": []}
@@ -370,7 +372,7 @@ def transfer_batch(
             task_digest, data, images, load = file_digest(task_files[task]), None, None, 0.0
             for expert in sorted(e for e in experts if task in columns[e]):
                 key = make_key({"expert": expert_digests[expert], "task": task_digest}, transfer=transfer_cfg)
-                stored = Path(store) / "transfer" / expert / f"{task}.parquet"
+                stored = reuse_transfer(store, expert, task)
                 row = _stored_table_row(stored, key)
                 if row is None:
                     t0 = time.perf_counter()
@@ -423,15 +425,13 @@ def embed_tasks(
     stored file (``store/embeddings/{name}/{task}.h5``: dataset ``embedding``, extra arrays such as ``trivial``,
     provenance as attrs) is what ``output`` copies. Returns which (name, task) were computed and which reused.
     """
-    import h5py
-
     from .embeddings import get_method
     from .reuse import file_digest, make_key, matches, unreadable
     from .seeding import stable_seed
     from .training import network_from_checkpoint
 
     with job_log(log) as say:
-        device = _configure(threads)
+        device = prepare_device(threads)
         digests = {kind: file_digest(path) for kind, path in probes.items()}
         checkpoints: dict[str, dict] = {}
         done = {"computed": [], "reused": []}
@@ -444,13 +444,12 @@ def embed_tasks(
                 m = get_method(registered, method_cfg)
                 key = make_key({"probe": digests[m.probe], "task": task_digest}, method=registered, name=name,
                                config=method_cfg, seed=seed)
-                stored = Path(store) / "embeddings" / name / f"{task}.h5"
+                stored = reuse_embedding(store, name, task)
                 files[name][task] = stored
                 reuse = False
                 if stored.is_file():
                     try:
-                        with h5py.File(stored, "r") as f:
-                            reuse = matches(json.loads(f.attrs["reuse_key"]), key, str(stored))
+                        reuse = matches(read_reuse_key(stored), key, str(stored))
                     except Exception as err:  # truncated or corrupt HDF5 raises OSError, KeyError, ...
                         unreadable(stored, err)
                 if reuse:
@@ -474,89 +473,14 @@ def embed_tasks(
                 bad = [k for k, value in arrays.items() if not np.isfinite(value).all()]
                 if bad:
                     raise FloatingPointError(f"task {task!r}, embedding method {name!r}: non-finite values in {bad}")
-                with atomic_path(stored) as tmp, h5py.File(tmp, "w") as f:
-                    for k, value in arrays.items():
-                        f.create_dataset(k, data=value.astype(np.float32 if value.dtype == np.float32 else np.float64))
-                    f.attrs.update(_h5_attrs({"method": registered, "name": name, "task": task,
-                                              "probe": str(probes[m.probe]), "seed": seed, "config": method_cfg,
-                                              "taskspace_version": __version__, **emb.attrs}))
-                    f.attrs["reuse_key"] = json.dumps(key, sort_keys=True)
+                write_embedding_file(stored, arrays, {"method": registered, "name": name, "task": task,
+                                                      "probe": str(probes[m.probe]), "seed": seed, "config": method_cfg,
+                                                      "taskspace_version": __version__, **emb.attrs}, key)
                 done["computed"].append([name, task])
                 say(f"{name} embedding of {task}: shape {tuple(emb.vector.shape)} (computed)")
         gather_embeddings(files, output)
         say(f"{len(done['computed'])} embeddings computed, {len(done['reused'])} reused")
         return done
-
-
-def _h5_attrs(values: dict) -> dict:
-    import json
-
-    return {k: v if isinstance(v, (int, float, str)) else json.dumps(v, sort_keys=True, default=str)
-            for k, v in values.items()}
-
-
-def embedding_from_group(group):
-    """An HDF5 group (a per-task file, or a task's group in embeddings.h5) as an
-    :class:`~taskspace.embeddings.Embedding`: dataset ``embedding``, the other datasets as extras, attrs as Python
-    values."""
-    from .embeddings import Embedding
-
-    attrs = {k: v.item() if hasattr(v, "item") else v for k, v in group.attrs.items()}
-    extras = {k: group[k][()] for k in group if k != "embedding"}
-    return Embedding(group["embedding"][()], attrs, extras)
-
-
-def read_embedding_file(path: str):
-    """One per-task embedding file as an :class:`~taskspace.embeddings.Embedding`."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        return embedding_from_group(f)
-
-
-def read_embeddings(files: dict[str, str]) -> dict:
-    """Load per-task embedding files into {task: Embedding}."""
-    return {task: read_embedding_file(path) for task, path in files.items()}
-
-
-def read_method_group(path: str | os.PathLike, name: str) -> dict:
-    """{task: Embedding} of the method entry ``name`` in an ``embeddings.h5``-layout file."""
-    import h5py
-
-    with h5py.File(path, "r") as f:
-        if name not in f:
-            raise KeyError(f"{path}: no embeddings of method {name!r}; it has {sorted(f)}")
-        return {task: embedding_from_group(group) for task, group in f[name].items()}
-
-
-def gather_embeddings(files: dict[str, dict[str, str]], output: str) -> None:
-    """An ``embeddings.h5``-layout file: a group per method, in it a group per task with the datasets and attrs of
-    that task's embedding file (``files``: method -> task -> file)."""
-    import h5py
-
-    with atomic_path(output) as tmp, h5py.File(tmp, "w") as out:
-        stamp_h5(out)
-        for method, per_task in sorted(files.items()):
-            group = out.create_group(method)
-            for task, path in sorted(per_task.items()):
-                with h5py.File(path, "r") as f:
-                    f.copy(f, group, name=task)
-
-
-def merge_embeddings(parts: list[str], output: str) -> None:
-    """``results/embeddings.h5`` from the batch files of the embedding jobs (same layout, disjoint tasks)."""
-    import h5py
-
-    with atomic_path(output) as tmp, h5py.File(tmp, "w") as out:
-        stamp_h5(out)
-        for path in parts:
-            with h5py.File(path, "r") as f:
-                for method in sorted(f):
-                    group = out.require_group(method)
-                    for task in sorted(f[method]):
-                        if task in group:
-                            raise ValueError(f"{path}: task {task!r} of method {method!r} is in two batches")
-                        f.copy(f[method][task], group, name=task)
 
 
 def compute_distances(name: str, method: str, method_cfg: dict, embeddings: str, output: str) -> None:
@@ -608,18 +532,16 @@ def learn_model2vec(
     With a ``store``, the fit is reused when the base embeddings' arrays, the transfer table's values and the
     config are identical to a stored fit's (:mod:`taskspace.reuse`). Returns whether it was computed.
     """
-    import h5py
-
     from .embeddings.model2vec import held_out_distances
     from .reuse import make_key, matches, place, unreadable
 
     with job_log(log) as say:
-        _configure(threads)
+        prepare_device(threads)
         base = read_method_group(embeddings, method_cfg["base"])
         table = read_table(transfer)
         key = make_key({"embeddings": _embeddings_digest(base), "transfer": _table_digest(table)}, name=name,
                        config=method_cfg)
-        stored = Path(store) / "model2vec" / name if store else None
+        stored = reuse_model2vec(store, name) if store else None
         if stored is not None and (stored / "key.json").is_file():
             try:
                 if matches(json.loads((stored / "key.json").read_text()), key, str(stored)):
@@ -635,14 +557,10 @@ def learn_model2vec(
         df, full = held_out_distances(base, table, method_cfg, GENERIC)
         write_table(_label_distances(name, df), targets[0], {"method": name, "registered": "model2vec",
                                                               "config": method_cfg})
-        with atomic_path(targets[1]) as tmp, h5py.File(tmp, "w") as f:
-            stamp_h5(f)
-            f.create_dataset("experts", data=np.array(full.experts, dtype=object), dtype=h5py.string_dtype())
-            f.create_dataset("model_embeddings", data=full.model_embeddings)
-            f.create_dataset("biases", data=full.biases)
-            f.attrs.update(_h5_attrs({"method": name, "base": method_cfg["base"], "config": method_cfg,
-                                      "temperature": full.temperature, "final_loss": full.losses[-1],
-                                      "taskspace_version": __version__}))
+        write_model2vec(targets[1], full.experts, full.model_embeddings, full.biases,
+                        {"method": name, "base": method_cfg["base"], "config": method_cfg,
+                         "temperature": full.temperature, "final_loss": full.losses[-1],
+                         "taskspace_version": __version__})
         if stored is not None:
             with atomic_path(stored / "key.json") as tmp:
                 tmp.write_text(json.dumps(key, sort_keys=True))
@@ -670,13 +588,13 @@ def score(
     import warnings
 
     from .selection import method_order, score_selection
-    from .study import rerank_selectors
+    from .study import SelectionSettings, rerank_selectors
     from .uncertainty import compare_methods
 
-    cfg = selection_cfg or {}
+    settings = SelectionSettings.from_config(selection_cfg)
     table = read_table(transfer)
     dist = pd.concat([read_table(p) for p in distances], ignore_index=True) if distances else None
-    rerank = rerank_selectors(cfg.get("rerank"), sorted(set(dist["method"])) if dist is not None else [],
+    rerank = rerank_selectors(settings.rerank, sorted(set(dist["method"])) if dist is not None else [],
                               list(scores) if scores is not None else None)
     if meta_tasks is None:
         meta_tasks = {"all": {"targets": sorted(set(table["task"])),
@@ -687,15 +605,15 @@ def score(
         t = table[(table["expert"].isin(experts | {GENERIC})) & table["task"].isin(targets)]
         d = None if dist is None else dist[dist["source"].isin(experts) & dist["target"].isin(targets)]
         sel, summ = score_selection(t, d, generic=GENERIC, scores=scores, rerank=rerank,
-                                    bootstrap=cfg.get("bootstrap"))
+                                    bootstrap=settings.bootstrap)
         for row in summ[summ["n_skipped"] > 0].itertuples():
             warnings.warn(f"meta-task {name!r}: {row.method} is undefined on {row.n_skipped} target(s) and made no "
                           "choice there (see the transfer log for which expert and task)", RuntimeWarning)
         selections.append(sel.assign(meta_task=name))
         summaries.append(summ.assign(meta_task=name))
         order = method_order(sel["method"].unique(), GENERIC)
-        compared.append(compare_methods(sel, order, cfg.get("bootstrap")).assign(meta_task=name))
-    provenance = {"meta_tasks": meta_tasks, "selection": cfg, "scores": scores}
+        compared.append(compare_methods(sel, order, settings.bootstrap).assign(meta_task=name))
+    provenance = {"meta_tasks": meta_tasks, "selection": selection_cfg or {}, "scores": scores}
     write_table(_meta_task_first(pd.concat(selections, ignore_index=True)), selection, provenance)
     write_table(_meta_task_first(pd.concat(summaries, ignore_index=True)), summary, provenance)
     if comparisons is not None:
@@ -755,8 +673,6 @@ def plot(meta_task: str, inputs: dict, outputs: dict, levels: list[str], seed: i
     summary_table, comparisons_table (CSV). ``levels``: the taxonomy levels, coarsest first; tasks are coloured by
     the level above their own (the only level when there is one).
     """
-    import h5py
-
     from .fidelity import taxonomic_distance
     from .figures import (
         plot_cost_frontier,
@@ -767,7 +683,6 @@ def plot(meta_task: str, inputs: dict, outputs: dict, levels: list[str], seed: i
         plot_task_maps,
         plot_taxonomy_curve,
     )
-    from .io import read_provenance
     from .plots import plot_selection
 
     sel, summ, table = read_table(inputs["selection"]), read_table(inputs["summary"]), read_table(inputs["transfer"])
@@ -801,17 +716,13 @@ def plot(meta_task: str, inputs: dict, outputs: dict, levels: list[str], seed: i
         0, index=tasks, columns=tasks), outputs["taxonomy"])
 
     vectors, norms = {}, {}
-    with h5py.File(inputs["embeddings"], "r") as f:
-        for method in sorted(f):
-            present = [t for t in tasks if t in f[method]]
-            if len(present) != len(tasks):
-                continue
-            vecs = {t: np.asarray(f[method][t]["embedding"][()], dtype=float).ravel() for t in tasks}
-            if len({v.size for v in vecs.values()}) == 1:
-                vectors[method] = pd.DataFrame.from_dict(vecs, orient="index").loc[tasks]
-            if all("trivial" in f[method][t] for t in tasks):
-                norms[method] = pd.Series({t: float(np.abs(vecs[t] - np.asarray(
-                    f[method][t]["trivial"][()], dtype=float).ravel()).sum()) for t in tasks})
+    for method, arrays in read_task_arrays(inputs["embeddings"], tasks).items():
+        vecs = {t: np.asarray(arrays[t]["embedding"], dtype=float).ravel() for t in tasks}
+        if len({v.size for v in vecs.values()}) == 1:
+            vectors[method] = pd.DataFrame.from_dict(vecs, orient="index").loc[tasks]
+        if all("trivial" in arrays[t] for t in tasks):
+            norms[method] = pd.Series({t: float(np.abs(vecs[t] - np.asarray(
+                arrays[t]["trivial"], dtype=float).ravel()).sum()) for t in tasks})
     plot_task_maps(vectors, groups, outputs["maps"], seed=seed)
     best = sel.drop_duplicates("target").set_index("target")["optimal_error"]
     if norms:

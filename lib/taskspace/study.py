@@ -10,9 +10,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .config import Settings
 from .errors import ConfigError
+from .uncertainty import BootstrapSettings
 
 DEFAULT_META_TASK = "all"
+
+
+@dataclass(frozen=True)
+class ExpertsSettings(Settings):
+    """The bank of experts: which tasks get one (``tasks``, ``min_train_images``) and how each is fine-tuned
+    (``train``: read by :class:`taskspace.training.TrainingSettings` where training runs)."""
+
+    SECTION = "experts"
+    tasks: str | list
+    min_train_images: int
+    train: dict
 
 
 @dataclass(frozen=True)
@@ -39,8 +52,9 @@ def _names(value, universe: list[str], key: str, what: str) -> list[str]:
 def expert_tasks(config: dict, tasks: list[str], sizes: dict[str, int] | None = None) -> list[str]:
     """The tasks that get an expert: ``experts.tasks``, less those with fewer than ``experts.min_train_images``
     training images (``sizes``: task -> training images, needed when that threshold is above 0)."""
-    chosen = _names(config["experts"]["tasks"], tasks, "experts.tasks", "task(s)")
-    least = int(config["experts"].get("min_train_images", 0))
+    settings = ExpertsSettings.from_config(config["experts"])
+    chosen = _names(settings.tasks, tasks, "experts.tasks", "task(s)")
+    least = settings.min_train_images
     if least <= 0:
         return chosen
     if sizes is None:
@@ -84,7 +98,26 @@ def batches(names: list[str], size: int) -> dict[str, list[str]]:
     return {f"{i:0{width}d}": chunk for i, chunk in enumerate(chunks)}
 
 
-def rerank_selectors(rerank_cfg: dict | None, methods: list[str], scores: list[str] | None,
+@dataclass(frozen=True)
+class RerankSettings(Settings):
+    """Two-stage selectors: shortlist by each of ``embeddings``, choose by each of ``scores``, for each size."""
+
+    SECTION = "selection.rerank"
+    embeddings: tuple[str, ...]
+    scores: tuple[str, ...]
+    shortlist: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class SelectionSettings(Settings):
+    """How selectors are scored: the bootstrap behind every interval, the two-stage selectors."""
+
+    SECTION = "selection"
+    bootstrap: BootstrapSettings
+    rerank: RerankSettings
+
+
+def rerank_selectors(rerank_cfg: dict | RerankSettings | None, methods: list[str], scores: list[str] | None,
                      entries_only: bool = False) -> list[tuple[str, str, int]]:
     """The two-stage selectors of ``selection.rerank``: every (embedding, score, shortlist) combination.
 
@@ -93,9 +126,8 @@ def rerank_selectors(rerank_cfg: dict | None, methods: list[str], scores: list[s
     (the selector names are known once the distances exist); ``scores``: the scores ``transfer.scores`` computes.
     An unknown name is an error naming the config key.
     """
-    if not rerank_cfg:
-        return []
-    embeddings, chosen, shortlist = rerank_cfg["embeddings"], rerank_cfg["scores"], rerank_cfg["shortlist"]
+    rerank = RerankSettings.from_config(rerank_cfg, "selection.rerank")
+    embeddings, chosen, shortlist = list(rerank.embeddings), list(rerank.scores), list(rerank.shortlist)
     if entries_only:
         unknown = [e for e in embeddings if e.split(".")[0] not in methods]
     else:
@@ -107,10 +139,7 @@ def rerank_selectors(rerank_cfg: dict | None, methods: list[str], scores: list[s
         unknown = [s for s in chosen if s not in scores]
         if unknown:
             raise ConfigError(f"config key selection.rerank.scores: {unknown} are not in transfer.scores {scores}")
-    bad = [k for k in shortlist if int(k) < 1]
-    if bad:
-        raise ConfigError(f"config key selection.rerank.shortlist: sizes must be >= 1, got {bad}")
-    return [(e, s, int(k)) for e in embeddings for s in chosen for k in shortlist]
+    return [(e, s, k) for e in embeddings for s in chosen for k in shortlist]
 
 
 def taxonomy_levels(specs) -> list[str]:

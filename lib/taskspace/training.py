@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -11,7 +12,31 @@ from torch import nn
 from torch.nn import functional as F
 
 from . import __version__
+from .config import Settings
 from .models import Network
+
+
+@dataclass(frozen=True)
+class AugmentSettings(Settings):
+    """Training-time augmentation: random translation by up to ``crop_padding`` pixels, optional horizontal flips."""
+
+    SECTION = "experts.train.augment"
+    crop_padding: int
+    hflip: bool
+
+
+@dataclass(frozen=True)
+class TrainingSettings(Settings):
+    """SGD fine-tuning hyper-parameters (``probe.train``, ``experts.train``: the schema's ``$defs/training``)."""
+
+    SECTION = "experts.train"
+    epochs: int
+    min_steps: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    augment: AugmentSettings
 
 
 def channel_stats(images: np.ndarray) -> dict[str, list[float]]:
@@ -60,7 +85,7 @@ def fit(
     net: Network,
     x_train: torch.Tensor,
     y_train: torch.Tensor,
-    cfg: dict,
+    cfg: TrainingSettings | dict,
     seed: int,
     device: torch.device,
     x_test: torch.Tensor | None = None,
@@ -69,19 +94,21 @@ def fit(
     """Train ``net`` in place with SGD + momentum and a cosine schedule; returns one metrics dict per epoch.
 
     An epoch is max(ceil(n / batch_size), ceil(min_steps / epochs)) steps, so tiny tasks still get enough updates.
+    ``cfg``: the settings, or a training section (validated, defaults filled in).
     """
+    cfg = TrainingSettings.from_config(cfg)
     generator = torch.Generator().manual_seed(seed)
     net.to(device).train()
     n = len(x_train)
-    batch_size = min(int(cfg["batch_size"]), n)
-    epochs = int(cfg["epochs"])
-    steps_per_epoch = max(math.ceil(n / batch_size), math.ceil(int(cfg.get("min_steps", 0)) / epochs))
+    batch_size = min(cfg.batch_size, n)
+    epochs = cfg.epochs
+    steps_per_epoch = max(math.ceil(n / batch_size), math.ceil(cfg.min_steps / epochs))
     total = epochs * steps_per_epoch
     opt = torch.optim.SGD(
-        net.parameters(), lr=cfg["lr"], momentum=cfg["momentum"], weight_decay=cfg["weight_decay"], nesterov=True
+        net.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay, nesterov=True
     )
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / total)))
-    aug = cfg.get("augment", {})
+    aug = cfg.augment
     metrics, order, cursor = [], torch.randperm(n, generator=generator), 0
     for epoch in range(1, epochs + 1):
         start, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
@@ -90,7 +117,7 @@ def fit(
                 order, cursor = torch.randperm(n, generator=generator), 0
             idx = order[cursor : cursor + batch_size]
             cursor += batch_size
-            xb = augment(x_train[idx], int(aug.get("crop_padding", 0)), bool(aug.get("hflip", False)), generator)
+            xb = augment(x_train[idx], aug.crop_padding, aug.hflip, generator)
             xb, yb = xb.to(device), y_train[idx].to(device)
             logits = net(xb)
             loss = F.cross_entropy(logits, yb)

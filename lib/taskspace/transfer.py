@@ -2,10 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
+from .config import Settings
 from .models import Network
+
+
+@dataclass(frozen=True)
+class TransferSettings(Settings):
+    """The ``transfer`` section: the linear classifier's penalty and iterations, the forward batch, the scores."""
+
+    SECTION = "transfer"
+
+    l2: float
+    max_iter: int
+    batch_size: int
+    scores: tuple[str, ...]
 
 
 @torch.inference_mode()

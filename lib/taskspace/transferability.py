@@ -19,6 +19,8 @@ from .errors import TaskspaceError
 # TransRate's squared distortion eps^2: the authors' published implementation scales Z^T Z by 1 / (n * 1e-4).
 TRANSRATE_EPS2 = 1e-4
 
+SCORE_PREFIX = "score_"  # transfer.parquet column of a per-expert score: score_<name>, higher = better transfer
+
 
 class UndefinedScore(TaskspaceError, ValueError):
     """A transferability score is undefined on these inputs; the message says why."""
@@ -272,3 +274,16 @@ def compute_scores(names: list[str], features: np.ndarray, labels: np.ndarray, s
             value = float("nan")
         scores[name] = value
     return scores
+
+
+def expert_scores(net, features, labels: np.ndarray, names: list[str], device, where: str) -> dict[str, float]:
+    """``score_<name>`` of each transferability score in ``names`` from an expert's training-split features and its
+    own head's softmax on them (LEEP, NCE); an undefined score is NaN, with a warning naming ``where``."""
+    import torch
+
+    if not names:
+        return {}
+    with torch.inference_mode():
+        probs = torch.softmax(net.forward_head(features.to(device, torch.float32)).double(), 1).cpu().numpy()
+    values = compute_scores(list(names), features.numpy(), np.asarray(labels), probs, where=where)
+    return {SCORE_PREFIX + name: float(values[name]) for name in names}

@@ -9,12 +9,22 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-DEFAULT_BOOTSTRAP = {"resamples": 2000, "seed": 0, "level": 0.95}
+from .config import Settings
+
+
+@dataclass(frozen=True)
+class BootstrapSettings(Settings):
+    """The bootstrap over targets behind every interval: resamples, seed, confidence level."""
+
+    SECTION = "selection.bootstrap"
+    resamples: int
+    seed: int
+    level: float
 COMPARISON_COLUMNS = (
     "method_a",
     "method_b",
@@ -41,6 +51,8 @@ def bootstrap_interval(values: np.ndarray, resamples: int = 2000, seed: int = 0,
         return float("nan"), float("nan")
     if np.ptp(values) == 0:  # every resample has the same mean
         return float(values.mean()), float(values.mean())
+    from scipy import stats  # imported where used: planning reads this module's settings only
+
     res = stats.bootstrap((values,), np.mean, n_resamples=int(resamples), confidence_level=float(level),
                           method="percentile", rng=np.random.default_rng(int(seed)), vectorized=True)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
@@ -50,6 +62,8 @@ def wilcoxon_p(differences: np.ndarray) -> float:
     """Two-sided Wilcoxon signed-rank p-value of paired differences (zeros dropped, as Wilcoxon proposed): the exact
     null distribution when there are no ties, else the normal approximation with the tie correction (scipy would
     otherwise run a permutation test, about 1 s a call); 1.0 when every difference is 0, NaN with fewer than two."""
+    from scipy import stats
+
     d = np.asarray(differences, dtype=float)
     d = d[np.isfinite(d)]
     if len(d) < 2:
@@ -74,12 +88,12 @@ def verdict(a: str, b: str, lo: float, hi: float) -> str:
     return "not distinguishable"
 
 
-def compare_methods(selection: pd.DataFrame, methods: list[str], bootstrap: dict | None = None,
+def compare_methods(selection: pd.DataFrame, methods: list[str], bootstrap: dict | BootstrapSettings | None = None,
                     value: str = "relative_increase") -> pd.DataFrame:
     """Every pair (A, B) of ``methods`` (A before B in the given order) on the targets both chose for: the mean
     paired difference A - B of ``value`` (lower = better) with its bootstrap interval, wins/ties/losses of A, the
     Wilcoxon signed-rank p-value and the verdict read from the interval."""
-    boot = {**DEFAULT_BOOTSTRAP, **(bootstrap or {})}
+    boot = BootstrapSettings.from_config(bootstrap, "selection.bootstrap", check=False).as_dict()
     wide = selection.pivot_table(index="target", columns="method", values=value, aggfunc="first")
     rows = []
     for a, b in itertools.combinations([m for m in methods if m in wide.columns], 2):
