@@ -8,7 +8,7 @@ Prints, measured side by side in one run:
   * one atomic write of 1 MB and of 1 kB, fsynced and not (median of --writes), on this file system.
 
 Usage: python benchmarks/bench_durability.py [--repeats 2] [--config config.yaml] [--workdir DIR] [--compare REV]
-       [--readme README.md --block durability]
+       [--readme docs/benchmarks.md --block durability]
 """
 
 from __future__ import annotations
@@ -68,8 +68,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "taskspace-bench-durability")
     parser.add_argument("--compare", metavar="REV", help="also time this git revision's cold run, in the rotation")
     parser.add_argument("--writes", type=int, default=40)
-    parser.add_argument("--readme", type=Path)
-    parser.add_argument("--block", default="durability")
+    parser.add_argument("--readme", type=Path,
+                        help="rewrite the generated block of this markdown page (docs/benchmarks.md)")
+    parser.add_argument("--block", default="durability", help="name of the generated block (default: durability)")
     args = parser.parse_args()
     sys.path.insert(0, str(REPO / "lib"))
 

@@ -1,7 +1,7 @@
 """Which of the papers' claims a finished run reproduces, printed from its tables (nothing is recomputed).
 
     snakemake --cores 2 && python benchmarks/bench_fidelity.py results
-    python benchmarks/bench_fidelity.py packaged/results --levels entry group --block packaged --readme README.md
+    python benchmarks/bench_fidelity.py packaged/results --levels entry group --block packaged --readme docs/studies.md
 
 Prints the summary table with a 95% bootstrap interval (over targets) for each method's mean relative error
 increase, each selection claim with its numbers and the paired bootstrap interval of every difference it claims
@@ -10,8 +10,9 @@ DISTINGUISHABLE),
 and per method the Spearman correlation between its symmetric distance and the taxonomic distance (``--levels``,
 coarsest first, the task's own level last: domain > clade > order for the synthetic world), the mean taxonomic
 distance to each task's nearest neighbour, and the Spearman correlation between the Fisher norm ||F||_1 (embedding
-minus the trivial embedding) and the test error of the task's best expert. ``--readme`` rewrites the README's
-generated block between its ``<!-- <block>:begin -->`` / ``<!-- <block>:end -->`` markers.
+minus the trivial embedding) and the test error of the task's best expert. ``--readme PAGE`` rewrites the generated
+block between the ``<!-- <block>:begin -->`` / ``<!-- <block>:end -->`` markers of that markdown page (docs/studies.md,
+block ``packaged``).
 """
 
 from __future__ import annotations
@@ -118,14 +119,15 @@ def main() -> None:
     parser.add_argument("--levels", nargs="+", default=LEVELS,
                         help="tasks.parquet columns of the taxonomy, coarsest first (default: domain clade order)")
     parser.add_argument("--meta-task", help="the meta-task to report (default: the first)")
-    parser.add_argument("--readme", type=Path, help="rewrite the README's generated block")
-    parser.add_argument("--block", help="name of the README block (with --readme; e.g. packaged)")
+    parser.add_argument("--readme", type=Path,
+                        help="rewrite the generated block of this markdown page (docs/studies.md)")
+    parser.add_argument("--block", help="name of the generated block (with --readme; e.g. packaged)")
     args = parser.parse_args()
     text = report(args.results, args.levels, args.meta_task)
     print(text)
     if args.readme:
         if not args.block:
-            raise SystemExit("--readme needs --block: the name of the README's generated block (e.g. packaged)")
+            raise SystemExit("--readme needs --block: the name of the generated block (e.g. packaged)")
         readme = args.readme.read_text()
         begin, end = f"<!-- {args.block}:begin -->", f"<!-- {args.block}:end -->"
         new, n = re.subn(f"{re.escape(begin)}.*?{re.escape(end)}", lambda _: f"{begin}\n{text}\n{end}", readme,

@@ -1,7 +1,7 @@
 """Benchmark of the embedded world: does choosing an expert matter in it, what the demo costs, and how stable the
 study's verdicts are across world seeds.
 
-    python benchmarks/bench_world.py [--seeds 0 1 2] [--config config.yaml] [--workdir DIR] [--readme README.md]
+    python benchmarks/bench_world.py [--seeds 0 1 2] [--config config.yaml] [--workdir DIR] [--readme docs/studies.md]
     python benchmarks/bench_world.py --reuse --workdir DIR ...   (report the finished runs in DIR/seed-<s>; run the others)
 
 For each seed s, the config with ``data.seed`` and ``seed`` set to s (another world and other training draws) is
@@ -16,8 +16,9 @@ run cold with ``--cores 2``, one seed after the other. Printed per seed:
 
 Across seeds: each selector's mean over the seeds, their standard deviation and range, and the interval of each
 seed; which differences between the headline selectors are larger than the noise (the paired interval excludes 0
-with the same sign in every seed); the papers' claims with their verdict in each world. ``--readme`` writes the
-README's generated block between ``<!-- world:begin -->`` and ``<!-- world:end -->``.
+with the same sign in every seed); the papers' claims with their verdict in each world. ``--readme PAGE`` writes
+the generated block between ``<!-- world:begin -->`` and ``<!-- world:end -->`` of that markdown page
+(docs/studies.md, section "What the default run shows").
 """
 
 from __future__ import annotations
@@ -276,8 +277,9 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="where the runs go (default: a temporary directory)")
     parser.add_argument("--reuse", action="store_true",
                         help="report a seed's finished run in --workdir instead of running it again")
-    parser.add_argument("--readme", type=Path, help="rewrite the README's generated block")
-    parser.add_argument("--block", default="world", help="name of the README block (default: world)")
+    parser.add_argument("--readme", type=Path,
+                        help="rewrite the generated block of this markdown page (docs/studies.md)")
+    parser.add_argument("--block", default="world", help="name of the generated block (default: world)")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="taskspace-world-"))
     base = yaml.safe_load(args.config.read_text())
