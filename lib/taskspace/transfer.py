@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from .config import Settings
+from .linalg import dot, matmul
 from .models import Network
 
 
@@ -57,20 +58,21 @@ def standardize(train: torch.Tensor, *others: torch.Tensor) -> list[torch.Tensor
 
 
 def _logistic_objective(x: np.ndarray, onehot: np.ndarray, l2: float):
-    """Mean cross-entropy + l2/2 ||W||^2 of a multinomial logistic model, with its gradient, over theta = [W; b]."""
+    """Mean cross-entropy + l2/2 ||W||^2 of a multinomial logistic model, with its gradient, over theta = [W; b]
+    (products through :mod:`taskspace.linalg`, never numpy's BLAS)."""
     n, d = x.shape
     c = onehot.shape[1]
 
     def f(theta: np.ndarray) -> tuple[float, np.ndarray]:
         w, b = theta[: d * c].reshape(d, c), theta[d * c :]
-        z = x @ w + b
+        z = matmul(x, w) + b
         zmax = z.max(1, keepdims=True)
         e = np.exp(z - zmax)
         s = e.sum(1, keepdims=True)
         lse = np.log(s) + zmax
         loss = float((lse[:, 0] - (z * onehot).sum(1)).mean() + 0.5 * l2 * (w * w).sum())
         g = (e / s - onehot) / n
-        return loss, np.concatenate([(x.T @ g + l2 * w).ravel(), g.sum(0)])
+        return loss, np.concatenate([(matmul(x.T, g) + l2 * w).ravel(), g.sum(0)])
 
     return f
 
@@ -78,30 +80,31 @@ def _logistic_objective(x: np.ndarray, onehot: np.ndarray, l2: float):
 def lbfgs(f, theta: np.ndarray, max_iter: int, tol: float, history: int = 10) -> tuple[np.ndarray, int]:
     """Minimise a smooth convex ``f`` (returning value and gradient) by L-BFGS with a backtracking Armijo search.
 
-    Stops when the largest gradient component is below ``tol`` or after ``max_iter`` iterations; deterministic.
+    Stops when the largest gradient component is below ``tol`` or after ``max_iter`` iterations; deterministic. Inner
+    products go through :mod:`taskspace.linalg`, never numpy's BLAS; each pair's s.y is computed once.
     """
     value, grad = f(theta)
-    s_hist: list[np.ndarray] = []
-    y_hist: list[np.ndarray] = []
+    pairs: list[tuple[np.ndarray, np.ndarray, float]] = []  # (s, y, s.y) of the last ``history`` steps
     for it in range(max_iter):
         if np.abs(grad).max() <= tol:
             return theta, it
         q = grad.copy()
         alphas = []
-        for s, y in zip(reversed(s_hist), reversed(y_hist)):
-            a = (s @ q) / (y @ s)
+        for s, y, sy in reversed(pairs):
+            a = dot(s, q) / sy
             alphas.append(a)
             q -= a * y
-        if s_hist:
-            q *= (s_hist[-1] @ y_hist[-1]) / (y_hist[-1] @ y_hist[-1])
-        for (s, y), a in zip(zip(s_hist, y_hist), reversed(alphas)):
-            q += (a - (y @ q) / (y @ s)) * s
+        if pairs:
+            _, y, sy = pairs[-1]
+            q *= sy / dot(y, y)
+        for (s, y, sy), a in zip(pairs, reversed(alphas)):
+            q += (a - dot(y, q) / sy) * s
         direction = -q
-        slope = grad @ direction
+        slope = dot(grad, direction)
         if slope >= 0:  # not a descent direction (numerical trouble): restart from steepest descent
-            s_hist.clear(), y_hist.clear()
-            direction, slope = -grad, -(grad @ grad)
-        step = 1.0 if s_hist else min(1.0, 1.0 / max(np.abs(grad).sum(), 1e-12))
+            pairs.clear()
+            direction, slope = -grad, -dot(grad, grad)
+        step = 1.0 if pairs else min(1.0, 1.0 / max(np.abs(grad).sum(), 1e-12))
         while True:
             new_theta = theta + step * direction
             new_value, new_grad = f(new_theta)
@@ -109,10 +112,11 @@ def lbfgs(f, theta: np.ndarray, max_iter: int, tol: float, history: int = 10) ->
                 break
             step *= 0.5
         s, y = new_theta - theta, new_grad - grad
-        if s @ y > 1e-12:
-            s_hist.append(s), y_hist.append(y)
-            if len(s_hist) > history:
-                s_hist.pop(0), y_hist.pop(0)
+        sy = dot(s, y)
+        if sy > 1e-12:
+            pairs.append((s, y, sy))
+            if len(pairs) > history:
+                pairs.pop(0)
         if value - new_value <= 1e-15 * max(1.0, abs(value)):
             return new_theta, it + 1
         theta, value, grad = new_theta, new_value, new_grad

@@ -3,7 +3,8 @@ target's training images or from its own classifier's softmax outputs on them. H
 
 The score functions raise :class:`UndefinedScore` where a score is undefined on its inputs (fewer than two samples
 or classes, non-finite values, a singular covariance); :func:`compute_scores` turns that into NaN and a warning.
-Classes absent from the labels play no part. Logarithms are natural.
+Classes absent from the labels play no part. Logarithms are natural. Matrix products and decompositions go through
+:mod:`taskspace.linalg`, never numpy's BLAS, so that with pinned kernels the scores are the same bits on any CPU.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from scipy.special import xlogy
 
 from .errors import TaskspaceError
+from .linalg import dot, eigh, gram, logdet_spd, matmul
 
 # TransRate's squared distortion eps^2: the authors' published implementation scales Z^T Z by 1 / (n * 1e-4).
 TRANSRATE_EPS2 = 1e-4
@@ -51,11 +53,11 @@ def _spectrum(x: np.ndarray, targets: np.ndarray) -> tuple[np.ndarray, np.ndarra
     vectors, (k, m) with k = min(n, d): one eigendecomposition of the smaller Gram matrix."""
     n, d = x.shape
     if n <= d:
-        sigma, u = np.linalg.eigh(x @ x.T)
+        sigma, u = eigh(gram(x))
         sigma = np.clip(sigma, 0.0, None)
-        return sigma, sigma[:, None] * (u.T @ targets) ** 2
-    sigma, v = np.linalg.eigh(x.T @ x)
-    return np.clip(sigma, 0.0, None), (v.T @ (x.T @ targets)) ** 2
+        return sigma, sigma[:, None] * matmul(u.T, targets) ** 2
+    sigma, v = eigh(gram(x.T))
+    return np.clip(sigma, 0.0, None), matmul(v.T, matmul(x.T, targets)) ** 2
 
 
 def leep(source_probs: np.ndarray, labels: np.ndarray) -> float:
@@ -64,10 +66,10 @@ def leep(source_probs: np.ndarray, labels: np.ndarray) -> float:
     theta, y, counts = _check(source_probs, labels, "source_probs")
     if (theta < 0).any():
         raise UndefinedScore("source_probs has negative entries")
-    joint = _one_hot(y, len(counts)).T @ theta / len(y)
+    joint = matmul(_one_hot(y, len(counts)).T, theta) / len(y)
     marginal = joint.sum(axis=0)
     conditional = np.divide(joint, marginal, out=np.zeros_like(joint), where=marginal > 0)
-    expected = np.einsum("iz,iz->i", theta, conditional[y])
+    expected = (theta * conditional[y]).sum(axis=1)
     if (expected <= 0).any():
         raise UndefinedScore("a source_probs row has no mass (not a probability vector)")
     return float(np.log(expected).mean())
@@ -116,8 +118,8 @@ def ledoit_wolf_shrinkage(features: np.ndarray) -> float:
     scikit-learn's covariance module costs each transfer job 1.4-1.9 s (measured), more than the scores themselves."""
     x = features - features.mean(axis=0)
     n, d = x.shape
-    gram = x @ x.T if n <= d else x.T @ x
-    s_fro2 = float((gram * gram).sum()) / n**2  # ||S||_F^2 with S = x^T x / n
+    g = gram(x) if n <= d else gram(x.T)
+    s_fro2 = float((g * g).sum()) / n**2  # ||S||_F^2 with S = x^T x / n
     trace = float((x * x).sum()) / n
     mu = trace / d
     fourth = float(((x * x).sum(axis=1) ** 2).sum()) / n
@@ -195,7 +197,7 @@ def logme_evidence(features: np.ndarray, target: np.ndarray) -> tuple[float, flo
     if not (np.isfinite(x).all() and np.isfinite(target).all()):
         raise UndefinedScore("features or target has non-finite values")
     sigma, p2 = _spectrum(x, target[:, None])
-    evidence, alpha, beta = _max_evidence(sigma, p2, np.array([target @ target]), len(x))
+    evidence, alpha, beta = _max_evidence(sigma, p2, np.array([dot(target, target)]), len(x))
     return float(evidence[0]), float(alpha[0]), float(beta[0])
 
 
@@ -209,11 +211,11 @@ def logme(features: np.ndarray, labels: np.ndarray) -> float:
 
 
 def _coding_rate(z: np.ndarray, eps2: float) -> float:
-    """R(Z, eps) = 1/2 logdet(I + Z^T Z / (n eps^2)), through the smaller Gram matrix (same determinant)."""
+    """R(Z, eps) = 1/2 logdet(I + Z^T Z / (n eps^2)), through the smaller Gram matrix (same determinant) and its
+    Cholesky factor (the matrix is positive definite)."""
     n, d = z.shape
-    gram = z @ z.T if n < d else z.T @ z
-    _, logdet = np.linalg.slogdet(np.eye(len(gram)) + gram / (n * eps2))
-    return 0.5 * logdet
+    g = gram(z) if n < d else gram(z.T)
+    return 0.5 * logdet_spd(np.eye(len(g)) + g / (n * eps2))
 
 
 def transrate(features: np.ndarray, labels: np.ndarray, eps2: float = TRANSRATE_EPS2) -> float:

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Settings
+from ..linalg import gram
 from . import Embedding, EmbeddingMethod, pairwise_long, register_method, stack
 
 
@@ -21,10 +22,12 @@ class DomainSettings(Settings):
 
 
 def cosine_distance_matrix(vectors: np.ndarray) -> np.ndarray:
-    """1 - cosine similarity between every pair of rows, in [0, 2]; a zero row is at distance 1 from every row."""
-    norm = np.linalg.norm(vectors, axis=1, keepdims=True)
+    """1 - cosine similarity between every pair of rows, in [0, 2], in float64 and exactly symmetric; a zero row is
+    at distance 1 from every row. The products go through :mod:`taskspace.linalg`, never numpy's BLAS."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    norm = np.sqrt((vectors * vectors).sum(axis=1, keepdims=True))
     unit = vectors / np.where(norm > 0, norm, 1.0)
-    return np.clip(1.0 - unit @ unit.T, 0.0, 2.0)
+    return np.clip(1.0 - gram(unit), 0.0, 2.0)
 
 
 @register_method("domain")

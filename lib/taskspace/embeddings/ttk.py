@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import Settings
+from ..linalg import gram
 from ..seeding import derive_seed, rng
 from . import Embedding, EmbeddingMethod, pairwise_long, register_method, stack
 
@@ -217,7 +218,8 @@ def task_gradients(
 
 
 def kernel_matrix(gradients: list[np.ndarray]) -> np.ndarray:
-    """Task Tangent Kernel (eq. 7): mean over networks of gradient cosines between every pair of tasks."""
+    """Task Tangent Kernel (eq. 7): mean over networks of gradient cosines between every pair of tasks, in float64
+    (products through :mod:`taskspace.linalg`, never numpy's BLAS)."""
     if not gradients:
         raise ValueError("kernel_matrix needs at least one task")
     shape = np.shape(gradients[0])
@@ -228,11 +230,11 @@ def kernel_matrix(gradients: list[np.ndarray]) -> np.ndarray:
         rows = np.stack([np.asarray(g[i], dtype=np.float64) for g in gradients])
         if not np.isfinite(rows).all():
             raise FloatingPointError(f"non-finite gradient of network {i}")
-        norms = np.linalg.norm(rows, axis=1)
+        norms = np.sqrt((rows * rows).sum(axis=1))
         if (norms == 0).any():
             raise ValueError(f"zero gradient of network {i} for task(s) {np.flatnonzero(norms == 0).tolist()}")
         unit = rows / norms[:, None]
-        kernel += unit @ unit.T
+        kernel += gram(unit)
     kernel = np.clip(kernel / shape[0], -1.0, 1.0)
     kernel = 0.5 * (kernel + kernel.T)
     np.fill_diagonal(kernel, 1.0)
