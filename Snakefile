@@ -22,7 +22,11 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# A run reads one config: the files given with --configfile (in order), or else config.yaml, the demo's; the schema
+# (lib/taskspace/config.schema.yaml) fills in every key left out. A study's file is never merged over the demo's.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 report: "report/workflow.rst"

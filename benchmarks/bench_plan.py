@@ -98,7 +98,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.write:
         header = ("# The Task2Vec paper's scale, planned not run: 1,460 tasks split and embedded, 156 experts, and the\n"
-                  "# transfer pairs of two meta-tasks (50 x 50 and 50 x 26). Written by benchmarks/bench_plan.py.\n")
+                  "# transfer pairs of two meta-tasks (50 x 50 and 50 x 26). Written by benchmarks/bench_plan.py.\n"
+                  "#\n"
+                  "#   snakemake --cores 2 --configfile configs/paper_scale.yaml -n\n")
         args.write.write_text(header + yaml.safe_dump(study_config(1460), sort_keys=False, width=118))
         print(f"wrote {args.write}")
     print("| study | tasks | jobs | dry-run s | peak MiB | ms per job |")

@@ -6,17 +6,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "lib"))
 
 from taskspace import __version__ as TASKSPACE_VERSION
-from taskspace.config import canonical
-from taskspace.plan import validate_config
-from taskspace.plan import REUSE_STORE, RunPlan
+from taskspace.plan import DEFAULT_CONFIG, REUSE_STORE, RunPlan, config_digest, effective_config
 from taskspace.results import GENERIC, PLOTS, RESULTS  # every path of the results layout
 
-# Schema check (defaults filled in) and the task plan: bad input stops here, before any job runs.
-validate_config(config)
-# Sorted keys: params compare equal whatever the key order of the config file.
-_canonical = canonical(config)
+# The effective config: the file(s) read over the schema's defaults, checked across sections, keys sorted (params
+# compare equal whatever the key order of the file). Bad input stops here, before any job runs.
+_effective = effective_config(config)
 config.clear()
-config.update(_canonical)
+config.update(_effective)
+_files = [str(f) for f in workflow.overwrite_configfiles] or [DEFAULT_CONFIG]
+_extra = " and --config values" if workflow.config_settings.config else ""
+print(
+    f"taskspace: config {', '.join(_files)}{_extra} over the schema's defaults (digest {config_digest(config)})",
+    file=sys.stderr,
+)
 # Every list and param below comes from the run's plan (taskspace.plan), which `taskspace check` reads too.
 RUN = RunPlan(config, TASKSPACE_VERSION)
 PLAN = RUN.specs

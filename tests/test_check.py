@@ -39,7 +39,7 @@ def assert_tables_equal(a: Path, b: Path) -> None:
 def test_a_finished_run_passes_and_every_artifact_carries_its_jobs_stamp(tiny_run, capsys):
     report = check_run(tiny_run)
     assert report.ok and report.n_artifacts >= 30, report.problems
-    assert main(["check", str(tiny_run)]) == 0
+    assert main(["check", "--run", str(tiny_run)]) == 0
     assert "all" in capsys.readouterr().out
     stamp = read_stamp(tiny_run / "results" / "experts" / "organic-c1-o1.pt")
     assert stamp["rule"] == "train_expert" and stamp["wildcards"] == {"task": "organic-c1-o1"}
@@ -72,7 +72,7 @@ def test_damage_is_named_and_the_printed_command_repairs_it(tiny_run, tmp_path, 
     leftover = results / "embeddings" / f".part-000.h5.{os.uname().nodename}~999999999~00.tmp"
     leftover.write_bytes(b"half")  # a write killed midway (process long gone)
 
-    assert main(["check", str(run), "--json"]) == 1
+    assert main(["check", "--run", str(run), "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
     got = {p["path"]: p["status"] for p in out["problems"]}
     assert got == {
@@ -109,18 +109,22 @@ def test_a_changed_config_section_or_seed_marks_what_it_made_as_stale(tiny_run, 
     assert "made by a different config: transfer differ" in stale["results/transfer.parquet"]
     assert "made with seed 0, the config's is 7" in stale["results/experts/organic-c1-o1.pt"]
     assert "results/tasks/organic-c1-o1.h5" not in stale  # the data section did not change
-    # a --configfile on top of the run's config.yaml, as snakemake --configfile merges it
+    # a --configfile instead of the run's config.yaml, as the workflow reads it: the file the run was made with
     other = tmp_path / "other.yaml"
-    other.write_text(yaml.safe_dump({"seed": 0, "transfer": yaml.safe_load((tiny_run / "config.yaml").read_text())
-                                     ["transfer"]}))
+    other.write_text((tiny_run / "config.yaml").read_text())
     assert check_run(run, [str(other)]).ok
+    # never merged over config.yaml: a file of two sections means itself over the schema's defaults
+    partial = tmp_path / "partial.yaml"
+    partial.write_text(yaml.safe_dump({"seed": 0, "transfer": yaml.safe_load((tiny_run / "config.yaml").read_text())
+                                       ["transfer"]}))
+    assert not check_run(run, [str(partial)]).ok
 
 
 def test_bad_input_is_named(tmp_path, capsys):
-    assert main(["check", str(tmp_path / "nowhere")]) == 2
+    assert main(["check", "--run", str(tmp_path / "nowhere")]) == 2
     assert "nowhere: no such run folder" in capsys.readouterr().err
-    assert main(["check", str(tmp_path)]) == 2
+    assert main(["check", "--run", str(tmp_path)]) == 2
     assert "no config.yaml" in capsys.readouterr().err
     (tmp_path / "config.yaml").write_text("experts: {epochs: -1}\n")
-    assert main(["check", str(tmp_path)]) == 2
+    assert main(["check", "--run", str(tmp_path)]) == 2
     assert "experts.epochs" in capsys.readouterr().err

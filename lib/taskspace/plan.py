@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import copy
 import difflib
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from .config import canonical, load_schema, validate_schema, validate_section
 from .errors import ConfigError
@@ -29,6 +33,56 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     if isinstance(config.get("probe"), dict) and isinstance(config.get("data"), dict):
         check_probe_config(config)
     return config
+
+
+# The config a run reads when no --configfile is given: the demo's, in the working directory.
+DEFAULT_CONFIG = "config.yaml"
+
+
+def config_files(run: str | os.PathLike = ".", configfiles: list | None = None) -> list[Path]:
+    """The files a run in ``run`` reads, as the Snakefile reads them: each ``--configfile`` in the order given, or
+    else ``run/config.yaml`` alone. A named file is never merged over another file (the demo's included)."""
+    if configfiles:
+        return [Path(f) for f in configfiles]
+    return [Path(run) / DEFAULT_CONFIG]
+
+
+def load_config_files(files: list) -> dict:
+    """The files merged in order, a later file's keys over an earlier one's at every level (as Snakemake merges
+    several ``--configfile``); an unreadable file or one that is not a mapping is named."""
+    merged: dict = {}
+    for f in files:
+        try:
+            loaded = yaml.safe_load(Path(f).read_text()) or {}
+        except (OSError, yaml.YAMLError) as err:
+            raise ConfigError(f"{f}: not a readable config file ({err})") from err
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{f}: a config file holds a mapping of keys, not a {type(loaded).__name__}")
+        _deep_update(merged, copy.deepcopy(loaded))
+    return merged
+
+
+def _deep_update(base: dict, new: dict) -> dict:
+    for key, value in new.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_update(base[key], value)
+        else:
+            base[key] = value
+    return base
+
+
+def effective_config(config: dict) -> dict:
+    """The config a run uses: ``config`` (the merged files and any ``--config`` values) over the schema's defaults,
+    checked across sections, keys sorted. The Snakefile and ``taskspace check-config`` both build it here."""
+    return canonical(validate_config(copy.deepcopy(config)))
+
+
+def config_digest(config: dict) -> str:
+    """A short sha256 of an effective config as canonical JSON: the same digest means the same run settings."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(canonical(config), sort_keys=True).encode()).hexdigest()[:12]
 
 
 def method_configs(config: dict, schema: dict | None = None) -> dict[str, tuple[str, dict]]:
