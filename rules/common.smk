@@ -6,6 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(workflow.basedir) / "lib"))
 
 from taskspace import __version__ as TASKSPACE_VERSION
+from taskspace.numerics import THREADS  # each rule's CPU threads, pinned
 from taskspace.plan import DEFAULT_CONFIG, REUSE_STORE, RunPlan, config_digest, effective_config
 from taskspace.results import GENERIC, PLOTS, RESULTS  # every path of the results layout
 

@@ -13,7 +13,7 @@ rule embed_batch:
         RESULTS.benchmark("embed_batch", "{batch}")
     conda:
         "../envs/taskspace.yaml"
-    threads: 1
+    threads: THREADS["embed_batch"]
     resources:
         mem_mb=grow_with_attempt(4000),
         runtime=embed_runtime,
@@ -79,7 +79,7 @@ rule learn_model2vec:
     conda:
         "../envs/taskspace.yaml"
     # leave-one-target-out fits, after every other job: on one core they took 14 min on 17,056-filter embeddings
-    threads: 4  # capped at --cores when run locally
+    threads: THREADS["learn_model2vec"]  # computes on these threads whatever --cores grants (taskspace.numerics)
     resources:
         mem_mb=grow_with_attempt(4000),
         runtime=grow_with_attempt(60),

@@ -11,7 +11,7 @@ rule train_expert:
         RESULTS.benchmark("train_expert", "{task}")
     conda:
         "../envs/taskspace.yaml"
-    threads: 1  # two 1-thread jobs side by side beat one on 2 threads at 32x32, and share the machine with batch jobs
+    threads: THREADS["train_expert"]  # two 1-thread jobs side by side beat one on 2 threads at 32x32
     resources:
         mem_mb=grow_with_attempt(4000),
         runtime=grow_with_attempt(60),

@@ -10,7 +10,7 @@ rule train_probe:
         RESULTS.benchmark("train_probe")
     conda:
         "../envs/taskspace.yaml"
-    threads: 2
+    threads: THREADS["train_probe"]
     resources:
         mem_mb=grow_with_attempt(4000),
         runtime=grow_with_attempt(60),

@@ -14,7 +14,7 @@ rule transfer_batch:
         RESULTS.benchmark("transfer_batch", "{batch}")
     conda:
         "../envs/taskspace.yaml"
-    threads: 1
+    threads: THREADS["transfer_batch"]
     resources:
         mem_mb=grow_with_attempt(4000),
         runtime=transfer_runtime,

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import taskspace  # noqa: F401  first: pins the numeric kernels before torch and numpy load, as in a workflow job
+
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = Path(__file__).resolve().parent / "configs"
 RESNET18_FILE = "resnet18-f37072fd.pth"  # torchvision's IMAGENET1K_V1 weights of resnet18, as the cache names them
@@ -63,13 +65,14 @@ def write_config(directory: Path, base: str = "tiny.yaml", **changes) -> Path:
     return path
 
 
-def snakemake(directory: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the repository's Snakefile with ``directory`` as working directory and its config.yaml."""
+def snakemake(directory: Path, *args: str, check: bool = True, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run the repository's Snakefile with ``directory`` as working directory and its config.yaml; ``env``, if given,
+    is the environment (TASKSPACE_DEVICE=cpu is added)."""
     cmd = [
         sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(directory),
         "--configfile", str(directory / "config.yaml"), *args,
     ]
-    env = dict(os.environ, TASKSPACE_DEVICE="cpu")
+    env = dict(os.environ if env is None else env, TASKSPACE_DEVICE="cpu")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

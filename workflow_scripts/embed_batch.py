@@ -4,6 +4,7 @@ sys.stderr = open(snakemake.log[0], "w")
 from taskspace.io import record_job
 record_job(snakemake)  # every artifact written carries this job's stamp
 
+from taskspace.numerics import job_threads
 from taskspace.stages import embed_tasks
 
 embed_tasks(
@@ -13,6 +14,6 @@ embed_tasks(
     snakemake.params.seed,
     snakemake.output[0],
     snakemake.params.store,
-    snakemake.threads,
+    job_threads(snakemake.rule, snakemake.threads),  # pinned per rule (taskspace.numerics)
     snakemake.log[0],
 )

@@ -4,6 +4,7 @@ sys.stderr = open(snakemake.log[0], "w")
 from taskspace.io import record_job
 record_job(snakemake)  # every artifact written carries this job's stamp
 
+from taskspace.numerics import job_threads
 from taskspace.stages import learn_model2vec
 
 learn_model2vec(
@@ -14,6 +15,6 @@ learn_model2vec(
     snakemake.output.distances,
     snakemake.output.model,
     snakemake.log[0],
-    snakemake.threads,
+    job_threads(snakemake.rule, snakemake.threads),  # pinned per rule (taskspace.numerics)
     snakemake.params.store,
 )

@@ -4,6 +4,7 @@ sys.stderr = open(snakemake.log[0], "w")
 from taskspace.io import record_job
 record_job(snakemake)  # every artifact written carries this job's stamp
 
+from taskspace.numerics import job_threads
 from taskspace.stages import train_expert
 
 train_expert(
@@ -14,6 +15,6 @@ train_expert(
     snakemake.params.seed,
     snakemake.output.checkpoint,
     snakemake.output.metrics,
-    snakemake.threads,
+    job_threads(snakemake.rule, snakemake.threads),  # pinned per rule (taskspace.numerics)
     snakemake.log[0],
 )

@@ -15,10 +15,26 @@ def select_device(preference: str | None = None) -> torch.device:
     """
     choice = (preference or os.environ.get("TASKSPACE_DEVICE") or "auto").lower()
     if choice == "auto":
-        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+        choice = "cuda" if torch.cuda.is_available() else "cpu"
     if choice.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(f"device {choice!r} was requested (TASKSPACE_DEVICE) but CUDA is not available here")
-    return torch.device(choice)
+    device = torch.device(choice)
+    if device.type == "cuda":
+        configure_cuda()
+    return device
+
+
+def configure_cuda() -> None:
+    """On a GPU, when kernels are pinned (:mod:`taskspace.numerics`): cuDNN's deterministic algorithms chosen without
+    benchmarking, and full float32 (no TF32) in convolutions and matrix products, so that a run repeats bit for bit
+    on the same card and software. Other cards or library versions may still choose other kernels."""
+    from .numerics import reproducible
+
+    if reproducible():
+        torch.backends.cudnn.benchmark = False
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
 
 
 def configure_threads(threads: int) -> None:
@@ -36,6 +52,10 @@ def configure_threads(threads: int) -> None:
 
 
 def prepare_device(threads: int) -> torch.device:
-    """A job's set-up: ``threads`` CPU threads (:func:`configure_threads`), then its device (:func:`select_device`)."""
+    """A job's set-up: ``threads`` CPU threads (:func:`configure_threads`), then its device (:func:`select_device`);
+    a warning if this process computes with kernels that are not pinned (:mod:`taskspace.numerics`)."""
+    from .numerics import warn_if_unpinned
+
     configure_threads(threads)
+    warn_if_unpinned("this job")
     return select_device()

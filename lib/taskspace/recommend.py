@@ -213,8 +213,16 @@ def _default_method(available: list[str], labelled: bool) -> str:
     )
 
 
+def _threads(threads: int | None, rule: str) -> int:
+    """``threads``, or by default those of the run's own jobs of ``rule`` when kernels are pinned (the same numbers
+    as the run computed), else every core."""
+    from .numerics import job_threads
+
+    return threads if threads else job_threads(rule, os.cpu_count() or 1)
+
+
 def score_experts(
-    results: Path, task: FolderTask, experts: list[str], score: str, threads: int = 1, progress: bool = True,
+    results: Path, task: FolderTask, experts: list[str], score: str, threads: int | None = None, progress: bool = True,
     batch_size: int = 64,
 ) -> pd.DataFrame:
     """Run each expert of ``experts`` on the new task's images and compute the transferability ``score`` (as the
@@ -233,7 +241,7 @@ def score_experts(
     if task.labels is None or len(task.class_names) < 2:
         raise TaskDataError(f"{task.path}: the per-expert score {score!r} needs labels: one sub-folder per class, "
                             "at least 2")
-    device = prepare_device(threads)
+    device = prepare_device(_threads(threads, "transfer_batch"))
     images = torch.from_numpy(np.ascontiguousarray(task.images)).to(device)
     say = (lambda msg: print(msg, file=sys.stderr)) if progress else (lambda msg: None)
     say(f"{score}: running each of {len(experts)} experts on the {len(task.images)} images")
@@ -266,7 +274,7 @@ def recommend(
     kind: str | None = None,
     experts: list[str] | None = None,
     name: str | None = None,
-    threads: int = 1,
+    threads: int | None = None,
     progress: bool = True,
     rerank: str | None = None,
     shortlist: int = 5,
@@ -335,7 +343,7 @@ def _recommend_by_embedding(
     kind: str | None = None,
     experts: list[str] | None = None,
     name: str | None = None,
-    threads: int = 1,
+    threads: int | None = None,
     progress: bool = True,
 ) -> Recommendation:
     """Embed the images of ``folder`` with the embedding ``method`` as the run did and rank the experts by it."""
@@ -372,7 +380,7 @@ def _recommend_by_embedding(
     if m.uses_labels and len(task.class_names) < 2:
         raise TaskDataError(f"{folder}: a labelled task needs at least 2 class folders, found {task.class_names}")
 
-    device = prepare_device(threads)
+    device = prepare_device(_threads(threads, "embed_batch"))
     net = network_from_checkpoint(probe_ckpt)
     task_name = name or folder.resolve().name
     seed = stable_seed(int(first["seed"]), "embed", base, task_name)
