@@ -8,6 +8,7 @@ the ratio pinned / unpinned, and whether the pinned runs gave the same tables an
 
 Usage: python benchmarks/bench_reproducible.py [--config config.yaml] [--rounds 2] [--workdir DIR]
        [--torch-home DIR] (for a config with ImageNet weights: where they are installed)
+       [--readme docs/operations.md] (write the table between <!-- reproducible:begin --> and :end there)
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "taskspace-bench-reproducible")
     parser.add_argument("--torch-home", type=Path, help="$TORCH_HOME for the runs (installed ImageNet weights)")
+    parser.add_argument("--readme", type=Path, help="a markdown page whose reproducible block to rewrite")
+    parser.add_argument("--first", choices=["pinned", "unpinned"], default="pinned", help="which runs first in the "
+                        "first round (then they alternate)")
+    parser.add_argument("--add", type=Path, nargs=2, metavar=("PINNED_DIR", "UNPINNED_DIR"), action="append",
+                        default=[], help="also count the finished cold runs of an earlier invocation (their wall "
+                        "times read from a file 'seconds' in each)")
     args = parser.parse_args()
     if args.torch_home:
         os.environ["TORCH_HOME"] = str(args.torch_home)
@@ -82,10 +89,18 @@ def main() -> None:
     stage_runs: dict[bool, list[dict]] = {True: [], False: []}
     first_pinned: Path | None = None
     same: list[bool] = []
+    for pinned_dir, unpinned_dir in args.add:
+        for pinned, workdir in ((True, pinned_dir), (False, unpinned_dir)):
+            times[pinned].append(float((workdir / "seconds").read_text()))
+            stage_runs[pinned].append(stages(workdir))
+            if pinned and first_pinned is None:
+                first_pinned = workdir
+    order = (True, False) if args.first == "pinned" else (False, True)
     for r in range(args.rounds):
-        for pinned in ((True, False) if r % 2 == 0 else (False, True)):
+        for pinned in (order if r % 2 == 0 else order[::-1]):
             workdir = args.workdir / f"round{r}-{'pinned' if pinned else 'unpinned'}"
             seconds = run_cold(workdir, args.config.resolve(), pinned)
+            (workdir / "seconds").write_text(f"{seconds:.3f}\n")
             times[pinned].append(seconds)
             stage_runs[pinned].append(stages(workdir))
             print(f"round {r + 1}: {'pinned' if pinned else 'unpinned'} {seconds:.1f} s", flush=True)
@@ -95,23 +110,32 @@ def main() -> None:
                 else:
                     same.append(compare(first_pinned, workdir) == [])
     med = {p: statistics.median(t) for p, t in times.items()}
-    print()
-    print(f"config: {args.config}; {args.rounds} rounds, alternating; medians")
-    print()
-    print("| | pinned (published numbers) | unpinned (`TASKSPACE_REPRODUCIBLE=0`) | ratio |")
-    print("|---|---|---|---|")
+    lines = [f"`{args.config.name}` run cold {len(times[True])} time(s) each way, alternately, `--cores 2` (medians):",
+             "",
+             "| | pinned (published numbers) | unpinned (`TASKSPACE_REPRODUCIBLE=0`) | ratio |", "|---|---|---|---|"]
     runs = lambda p: ", ".join(f"{t:.1f}" for t in times[p])  # noqa: E731
-    print(f"| cold run, wall | {med[True]:.1f} s ({runs(True)}) | {med[False]:.1f} s ({runs(False)}) | "
-          f"**{med[True] / med[False]:.2f}x** |")
+    lines.append(f"| cold run, wall | {med[True]:.1f} s ({runs(True)}) | {med[False]:.1f} s ({runs(False)}) | "
+                 f"**{med[True] / med[False]:.2f}x** |")
     for stage in STAGES:
         a = statistics.median(s[stage] for s in stage_runs[True])
         b = statistics.median(s[stage] for s in stage_runs[False])
-        if a or b:
-            print(f"| {stage} (summed job times) | {a:.1f} s | {b:.1f} s | {a / b:.2f}x |" if b else
-                  f"| {stage} | {a:.1f} s | {b:.1f} s | |")
+        if b:
+            lines.append(f"| {stage} (its jobs' times summed) | {a:.1f} s | {b:.1f} s | {a / b:.2f}x |")
     if same:
-        print(f"\npinned runs bit-identical to the first: {sum(same)} of {len(same)}")
+        lines += ["", f"Pinned runs bit-identical to the first: {sum(same)} of {len(same)}."]
+    text = "\n".join(lines)
+    print()
+    print(text)
+    if args.readme:
+        import re
 
+        begin, end = "<!-- reproducible:begin -->", "<!-- reproducible:end -->"
+        page = args.readme.read_text()
+        new, n = re.subn(f"{re.escape(begin)}.*?{re.escape(end)}", lambda _: f"{begin}\n{text}\n{end}", page,
+                         flags=re.S)
+        if n != 1:
+            raise SystemExit(f"{args.readme}: expected one reproducible block between markers, found {n}")
+        args.readme.write_text(new)
 
 if __name__ == "__main__":
     main()

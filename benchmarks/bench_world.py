@@ -34,12 +34,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-import yaml
-
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
+
+import taskspace  # noqa: E402,F401  first: numeric kernels pinned before numpy loads (taskspace.numerics)
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import yaml  # noqa: E402
 
 from taskspace.fidelity import (  # noqa: E402
     difficulty_correlation,
