@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from generated import write_block  # benchmarks/generated.py
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -120,13 +122,7 @@ def main() -> None:
     print("\n".join(table))
     if args.readme:
         text = "\n".join(lines)
-        readme = args.readme.read_text()
-        begin, end = f"<!-- {args.block}:begin -->", f"<!-- {args.block}:end -->"
-        new, n = re.subn(f"{re.escape(begin)}.*?{re.escape(end)}", lambda _: f"{begin}\n{text}\n{end}", readme,
-                         flags=re.S)
-        if n != 1:
-            raise SystemExit(f"{args.readme}: expected one {args.block} block between markers, found {n}")
-        args.readme.write_text(new)
+        write_block(args.readme, args.block, text)
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ block ``packaged``).
 from __future__ import annotations
 
 import argparse
-import re
 import sys
 from pathlib import Path
 
@@ -36,6 +35,7 @@ from taskspace.fidelity import (  # noqa: E402
     taxonomic_distance,
     taxonomy_correlation,
 )
+from generated import write_block  # noqa: E402  benchmarks/generated.py
 
 LEVELS = ["domain", "clade", "order"]
 
@@ -128,13 +128,7 @@ def main() -> None:
     if args.readme:
         if not args.block:
             raise SystemExit("--readme needs --block: the name of the generated block (e.g. packaged)")
-        readme = args.readme.read_text()
-        begin, end = f"<!-- {args.block}:begin -->", f"<!-- {args.block}:end -->"
-        new, n = re.subn(f"{re.escape(begin)}.*?{re.escape(end)}", lambda _: f"{begin}\n{text}\n{end}", readme,
-                         flags=re.S)
-        if n != 1:
-            raise SystemExit(f"{args.readme}: expected one {args.block} block between markers, found {n}")
-        args.readme.write_text(new)
+        write_block(args.readme, args.block, text)
 
 
 if __name__ == "__main__":

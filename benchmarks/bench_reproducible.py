@@ -27,6 +27,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "lib"))
 
+from generated import write_block  # noqa: E402  benchmarks/generated.py
 from taskspace.numerics import PINNED, SWITCH  # noqa: E402
 
 STAGES = {
@@ -127,15 +128,7 @@ def main() -> None:
     print()
     print(text)
     if args.readme:
-        import re
-
-        begin, end = "<!-- reproducible:begin -->", "<!-- reproducible:end -->"
-        page = args.readme.read_text()
-        new, n = re.subn(f"{re.escape(begin)}.*?{re.escape(end)}", lambda _: f"{begin}\n{text}\n{end}", page,
-                         flags=re.S)
-        if n != 1:
-            raise SystemExit(f"{args.readme}: expected one reproducible block between markers, found {n}")
-        args.readme.write_text(new)
+        write_block(args.readme, "reproducible", text)
 
 if __name__ == "__main__":
     main()

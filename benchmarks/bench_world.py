@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import statistics
 import subprocess
@@ -50,6 +49,7 @@ from taskspace.fidelity import (  # noqa: E402
     taxonomic_distance,
     taxonomy_correlation,
 )
+from generated import write_block  # noqa: E402  benchmarks/generated.py
 
 LEVELS = ["domain", "clade", "order"]
 
@@ -301,13 +301,7 @@ def main() -> None:
     if walls:
         print(f"\ncold wall time: median {statistics.median(walls):.1f} s over {len(walls)} runs")
     if args.readme:
-        readme = args.readme.read_text()
-        begin, end = f"<!-- {args.block}:begin -->", f"<!-- {args.block}:end -->"
-        new, n = re.subn(f"{re.escape(begin)}.*?{re.escape(end)}", lambda _: f"{begin}\n{text}\n{end}", readme,
-                         flags=re.S)
-        if n != 1:
-            raise SystemExit(f"{args.readme}: expected one {args.block} block between markers, found {n}")
-        args.readme.write_text(new)
+        write_block(args.readme, args.block, text)
 
 
 if __name__ == "__main__":
