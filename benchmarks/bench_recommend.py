@@ -7,6 +7,11 @@ reading included); the table gives the median wall time.
 
     python benchmarks/bench_recommend.py --run /path/to/finished/run [--task organic-c1-o2] [--per-class 60]
 
+``--example README.md docs/recommend.md`` writes instead the example of those pages, between their
+``<!-- recommend-example:begin -->`` and ``<!-- recommend-example:end -->`` markers: the output of
+``taskspace recommend path/to/my_dataset --run . --top 3`` run in the finished demo's working directory, for
+``--task`` (default EXAMPLE_TASK) regenerated with ``--per-class`` images per class as ``path/to/my_dataset``.
+
 ``--at-scale N`` times instead the embedding step alone at the papers' scale, without a run: N random 224 x 224
 images through a seeded ResNet-34 (the CUB+iNat probe) with each method's default config.
 """
@@ -29,6 +34,40 @@ from PIL import Image
 from taskspace.data import build_task
 from taskspace.results import read_task_attrs
 from taskspace.recommend import results_folder, run_methods
+
+
+EXAMPLE_TASK = "organic-c2-o1"  # the docs' example dataset: a task of the demo without an expert, regenerated
+EXAMPLE_COMMAND = "taskspace recommend path/to/my_dataset --run . --top 3"
+
+
+def write_example(run: Path, task: str, per_class: int, pages: list[Path]) -> str:
+    """Run the docs' example command in the finished run ``run`` and write its output into ``pages``."""
+    import os
+    import re
+    import shlex
+    import shutil
+
+    results = results_folder(run)
+    folder = Path(run) / "path" / "to" / "my_dataset"
+    shutil.rmtree(Path(run) / "path", ignore_errors=True)
+    try:
+        n = make_dataset(results, task, per_class, folder)
+        out = subprocess.run([sys.executable, "-m", "taskspace", *shlex.split(EXAMPLE_COMMAND)[1:], "--quiet"], cwd=run,
+                             check=True, capture_output=True, text=True, env=dict(os.environ)).stdout
+    finally:
+        shutil.rmtree(Path(run) / "path", ignore_errors=True)
+    block = (f"<!-- recommend-example:begin -->\n```\n{EXAMPLE_COMMAND}\n```\n\n```\n{out.rstrip()}\n```\n\n"
+             f"(the finished demo; `path/to/my_dataset` is its task {task} regenerated with {per_class} training "
+             f"images per class, {n} images: `python benchmarks/bench_recommend.py --run . --example README.md "
+             f"docs/recommend.md` writes this block)\n<!-- recommend-example:end -->")
+    for page in pages:
+        text = page.read_text()
+        new, count = re.subn(r"<!-- recommend-example:begin -->.*?<!-- recommend-example:end -->", lambda m: block,
+                             text, flags=re.S)
+        if count != 1:
+            raise SystemExit(f"{page}: no recommend-example markers")
+        page.write_text(new)
+    return block
 
 
 def make_dataset(results: Path, task: str, per_class: int, folder: Path) -> int:
@@ -86,7 +125,14 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=60, help="training images per class of the new dataset")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--example", nargs="+", type=Path, metavar="PAGE",
+                        help="write the docs' example output into these pages instead of timing")
     args = parser.parse_args()
+    if args.example:
+        if not args.run:
+            parser.error("--example needs --run (the finished demo's working directory)")
+        print(write_example(Path(args.run), args.task or EXAMPLE_TASK, args.per_class, args.example))
+        return
     if args.at_scale:
         embed_at_scale(args.at_scale, args.repeats, args.threads)
         return

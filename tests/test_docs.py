@@ -120,7 +120,8 @@ def test_every_generated_block_is_in_the_docs_once():
     """The benchmark scripts rewrite the text between <!-- NAME:begin --> and <!-- NAME:end --> in the page given
     with --readme: each block must exist, closed, exactly once."""
     texts = {p: p.read_text() for p in [README, *PAGES]}
-    for name, page in {"world": "studies.md", "packaged": "studies.md", "durability": "benchmarks.md"}.items():
+    for name, page in {"world": "studies.md", "packaged": "studies.md", "durability": "benchmarks.md",
+                       "reproducible": "operations.md"}.items():
         begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
         holders = [p.name for p, t in texts.items() if begin in t]
         assert holders == [page], (name, holders)
@@ -143,3 +144,32 @@ def test_a_broken_link_is_found(tmp_path, monkeypatch):
     assert broken_links(tmp_path / "a.md") == []
     problems = broken_links(tmp_path / "b.md")
     assert len(problems) == 2 and "no file" in problems[0] and "#nothing" in problems[1]
+
+
+EXAMPLE = re.compile(r"<!-- recommend-example:begin -->(.*?)<!-- recommend-example:end -->", re.S)
+
+
+def test_the_recommend_example_is_the_demos_own_output():
+    """README's and docs/recommend.md's example of `taskspace recommend` is one block, written by
+    benchmarks/bench_recommend.py --example from a finished demo: it ranks the demo's experts, for the demo's task
+    regenerated with the stated number of images."""
+    import copy
+
+    import yaml
+
+    from taskspace.data import plan_tasks
+    from taskspace.plan import RunPlan, effective_config
+
+    blocks = [EXAMPLE.search(page.read_text()).group(1) for page in (README, DOCS / "recommend.md")]
+    assert blocks[0] == blocks[1]
+    block = blocks[0]
+    recipe = re.search(r"its task (\S+) regenerated with (\d+) training images per class, (\d+) images", block)
+    task, per_class, n = recipe.group(1), int(recipe.group(2)), int(recipe.group(3))
+    config = effective_config(yaml.safe_load((REPO / "config.yaml").read_text()))
+    plan = RunPlan(copy.deepcopy(config), "0")
+    spec = {s.name: s for s in plan_tasks(config["data"])}[task]
+    header = re.search(r"task 'my_dataset' \(path/to/my_dataset\): (\d+) images, (\d+) classes", block)
+    assert (int(header.group(1)), int(header.group(2))) == (n, len(spec.classes)) and n == per_class * len(spec.classes)
+    ranked = re.findall(r"^\s+(\d+)\s+(\S+)\s+[\d.]+$", block, re.M)
+    assert [int(r) for r, _ in ranked] == list(range(1, len(ranked) + 1)) and len(ranked) >= 3
+    assert {e for _, e in ranked} <= set(plan.experts), "the example names experts the demo does not have"
