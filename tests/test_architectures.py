@@ -204,3 +204,65 @@ def test_every_stage_runs_on_the_architecture(arch, tmp_path):
                 assert vector.shape == (n_filters,) and (vector > 0).all()
             elif method == "ttk":
                 assert vector.shape == (2, 512)
+
+
+@pytest.mark.parametrize("kernel,stride,bias", [(3, 1, False), (3, 2, True), (5, 1, True), (1, 1, False)])
+def test_center_tap_conv_is_the_convolution_on_a_1x1_input(kernel, stride, bias):
+    """On a 1 x 1 input an odd kernel padded by half its size sees only its centre tap: CenterTapConv2d's output
+    and gradients equal nn.Conv2d's (outer taps' gradients exactly zero), computed as a linear map."""
+    from taskspace.models import CenterTapConv2d, center_tap
+
+    torch.manual_seed(0)
+    conv = nn.Conv2d(16, 8, kernel, stride=stride, padding=kernel // 2, bias=bias).double()
+    fast = center_tap(nn.Sequential(nn.Conv2d(16, 8, kernel, stride=stride, padding=kernel // 2, bias=bias)))[0]
+    assert type(fast) is CenterTapConv2d and isinstance(fast, nn.Conv2d)
+    fast.load_state_dict(conv.state_dict())
+    fast.double()
+    x = torch.randn(5, 16, 1, 1, dtype=torch.float64, requires_grad=True)
+    x2 = x.detach().clone().requires_grad_(True)
+    out, out_fast = conv(x), fast(x2)
+    assert out_fast.shape == out.shape == (5, 8, 1, 1)
+    torch.testing.assert_close(out_fast, out, rtol=1e-12, atol=1e-12)
+    g = torch.randn_like(out)
+    out.backward(g)
+    out_fast.backward(g)
+    torch.testing.assert_close(fast.weight.grad, conv.weight.grad, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(x2.grad, x.grad, rtol=1e-12, atol=1e-12)
+    outer = torch.ones(kernel, kernel, dtype=torch.bool)
+    outer[kernel // 2, kernel // 2] = False
+    assert (fast.weight.grad[:, :, outer] == 0).all()
+    if bias:
+        torch.testing.assert_close(fast.bias.grad, conv.bias.grad, rtol=1e-12, atol=1e-12)
+
+
+def test_center_tap_conv_takes_the_convolution_path_elsewhere():
+    """Larger inputs, grouped, dilated and unpadded convolutions give nn.Conv2d's output bit for bit."""
+    from taskspace.models import CenterTapConv2d
+
+    torch.manual_seed(0)
+    cases = [
+        (dict(padding=1), (2, 16, 4, 4)),
+        (dict(padding=1, groups=4), (2, 16, 1, 1)),
+        (dict(padding=2, dilation=2), (2, 16, 1, 1)),
+        (dict(padding=0), (2, 16, 3, 3)),
+        (dict(padding=1, padding_mode="reflect"), (2, 16, 2, 2)),
+    ]
+    for kwargs, shape in cases:
+        conv = nn.Conv2d(16, 8, 3, **kwargs)
+        fast = CenterTapConv2d(16, 8, 3, **kwargs)
+        fast.load_state_dict(conv.state_dict())
+        x = torch.randn(shape)
+        assert torch.equal(fast(x), conv(x)), kwargs
+
+
+def test_network_convolutions_take_the_center_tap_path_with_torchvision_keys():
+    """Every convolution of a Network is a CenterTapConv2d; its state dict keeps torchvision's keys and values, and
+    a ResNet-18 at 32 px (1 x 1 in its last stage) gives torchvision's logits."""
+    from taskspace.models import CenterTapConv2d
+
+    net, reference = _network_from_torchvision("resnet18")
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(type(m) is CenterTapConv2d for m in convs)
+    x = torch.randn(4, 3, 32, 32)
+    net.eval()
+    torch.testing.assert_close(net(x), reference(x), rtol=1e-4, atol=1e-5)
