@@ -2,6 +2,7 @@ rule score_selection:
     input:
         transfer=RESULTS.transfer(),
         distances=expand(RESULTS.distances(), method=METHODS),
+        tasks=RESULTS.tasks_table(),
     output:
         selection=RESULTS.table("selection"),
         summary=RESULTS.table("summary"),

@@ -66,7 +66,7 @@ def test_reference_cub_inat_reproduces_published_figures(reference, method, colu
 
 def test_reference_cub_inat_tables(reference):
     transfer, distances, selection, summary = reference
-    assert list(summary["method"]) == ["oracle", "ttk", "generic", "random"]
+    assert list(summary["method"]) == ["oracle", "ttk", "agnostic.mean_quality", "generic", "random"]
     assert (summary["n_targets"] == 50).all()
     assert transfer["test_error"].between(0, 1).all()
     assert (transfer["expert"] == "generic").sum() == 50
@@ -86,7 +86,9 @@ def test_columns_and_method_order():
     assert tuple(selection.columns) == SELECTION_COLUMNS
     assert tuple(summary.columns) == SUMMARY_COLUMNS
     order = ["oracle", "alpha", "zeta", "generic", "random"]
-    assert list(summary["method"]) == order
+    # one target: no expert has another target to be judged on, so the target-agnostic ranking skips it
+    assert list(summary["method"]) == [*order[:3], "agnostic.mean_quality", *order[3:]]
+    assert summary.set_index("method").loc["agnostic.mean_quality", "n_skipped"] == 1
     assert list(selection["method"]) == order
 
 
@@ -129,7 +131,7 @@ def test_random_is_the_exact_expectation_over_candidates():
     assert r["hit"] == pytest.approx(0.5)
     assert math.isnan(r["rank_corr"])
     assert r["n_candidates"] == 4
-    assert list(summary["method"]) == ["oracle", "random"]
+    assert list(summary["method"]) == ["oracle", "agnostic.mean_quality", "random"]
 
 
 def test_zero_optimal_error_uses_half_a_test_image_as_denominator():
@@ -284,7 +286,7 @@ def test_a_per_expert_score_picks_the_highest_and_skips_targets_where_it_is_unde
     assert s.loc["logme", "n_targets"] == 2 and s.loc["logme", "n_skipped"] == 1
     assert s.loc["logme", "kind"] == "per-expert" and s.loc["logme", "cost"] == 3.0  # every candidate runs
     assert s.loc["oracle", "n_targets"] == 3 and s.loc["oracle", "n_skipped"] == 0
-    assert list(summary["method"]) == ["oracle", "logme", "random"]
+    assert list(summary["method"]) == ["oracle", "logme", "agnostic.mean_quality", "random"]
     with pytest.raises(ValueError, match="score_hscore"):
         score_selection(scored_transfer(), None, scores=["hscore"])
 
@@ -308,7 +310,8 @@ def test_two_stage_selector_reranks_only_the_embedding_shortlist():
     assert s.loc["emb>logme@2", "kind"] == "two-stage" and s.loc["emb>logme@2", "cost"] == 3.0  # 1 + k
     assert s.loc["emb>logme@2", "n_skipped"] == 1 and s.loc["emb>logme@1", "n_skipped"] == 0
     assert s.loc["emb", "cost"] == 1.0 and s.loc["random", "cost"] == 0.0 and s.loc["oracle", "cost"] == 3.0
-    assert list(summary["method"]) == ["oracle", "emb", "logme", "emb>logme@1", "emb>logme@2", "random"]
+    assert list(summary["method"]) == ["oracle", "emb", "logme", "emb>logme@1", "emb>logme@2",
+                                       "agnostic.mean_quality", "random"]
     with pytest.raises(ValueError, match="'nope' has no distances"):
         score_selection(transfer, distances, rerank=[("nope", "logme", 2)])
 
@@ -337,3 +340,108 @@ def test_reference_cub_inat_keeps_its_published_figures_with_intervals(reference
     lo, hi = s.loc["ttk", ["mean_relative_increase_lo", "mean_relative_increase_hi"]]
     assert lo < s.loc["ttk", "mean_relative_increase"] < hi and hi - lo > 0.05  # 50 targets: a wide interval
     assert s.loc["ttk", "cost"] == 1.0 and s.loc["random", "cost"] == 0.0 and s.loc["oracle", "cost"] == 49.0
+
+
+def test_target_agnostic_rankings_never_use_the_targets_own_column():
+    """agnostic.mean_quality ranks the candidates of target t by their mean relative increase on the other targets
+    (t's column left out); agnostic.most_images by their training-image count. Hand-computed on three targets."""
+    errors = {  # target -> {expert: test error}; the optimum of each target is its lowest error
+        "X": {"a": 0.125, "b": 0.25, "c": 0.5},  # rel: a 0, b 1, c 3 (exact in binary: ties are ties)
+        "Y": {"a": 0.375, "b": 0.125, "c": 0.25},  # rel: a 2, b 0, c 1
+        "Z": {"a": 0.25, "b": 0.5, "c": 0.25},  # rel: a 0, b 1, c 0
+    }
+    transfer = transfer_table([(e, t, err) for t, row_ in errors.items() for e, err in row_.items()])
+    images = {"a": 10, "b": 300, "c": 300}
+    selection, summary = score_selection(transfer, None, expert_images=images)
+    # X: mean over Y, Z: a (2+0)/2 = 1, b (0+1)/2 = 0.5, c (1+0)/2 = 0.5 -> b (tie with c by name)
+    x = row(selection, "agnostic.mean_quality", "X")
+    assert x["chosen"] == "b" and x["relative_increase"] == pytest.approx(1.0)
+    # Y: over X, Z: a 0, b 1, c 1.5 -> a, although a is the worst on Y itself
+    y = row(selection, "agnostic.mean_quality", "Y")
+    assert y["chosen"] == "a" and y["relative_increase"] == pytest.approx(2.0)
+    assert y["rank_corr"] == pytest.approx(spearman([0.0, 1.0, 1.5], [0.375, 0.125, 0.25]))
+    # Z: over X, Y: a 1, b 0.5, c 2 -> b
+    assert row(selection, "agnostic.mean_quality", "Z")["chosen"] == "b"
+    # most images: b and c tie at 300, b by name, on every target
+    assert set(selection.loc[selection["method"] == "agnostic.most_images", "chosen"]) == {"b"}
+    s = summary.set_index("method")
+    for m in ("agnostic.mean_quality", "agnostic.most_images"):
+        assert s.loc[m, "kind"] == "target-agnostic" and s.loc[m, "cost"] == 0.0 and s.loc[m, "n_targets"] == 3
+    assert list(summary["method"])[-3:] == ["agnostic.mean_quality", "agnostic.most_images", "random"]
+    # changing the target's own column changes nothing of its own agnostic choice
+    changed = transfer.copy()
+    changed.loc[changed["task"] == "Y", "test_error"] = [0.0625, 0.375, 0.5]
+    sel2, _ = score_selection(changed, None, expert_images=images)
+    assert row(sel2, "agnostic.mean_quality", "Y")["chosen"] == "a"
+    with pytest.raises(ValueError, match=r"no training-image count for expert\(s\) \['c'\]"):
+        score_selection(transfer, None, expert_images={"a": 1, "b": 2})
+
+
+def test_weighted_tau_is_scipys_weighted_kendall_tau_of_the_rankings():
+    from scipy.stats import weightedtau
+
+    from taskspace.selection import weighted_tau
+
+    err = np.array([0.1, 0.2, 0.3, 0.4])
+    assert weighted_tau([1, 2, 3, 4], err) == pytest.approx(1.0)  # closest = best
+    assert weighted_tau([4, 3, 2, 1], err) == pytest.approx(-1.0)
+    d = np.array([1.0, 3.0, 2.0, 4.0])
+    assert weighted_tau(d, err) == pytest.approx(weightedtau(-d, -err).statistic)
+    # a swap among the best experts costs more than the same swap among the worst (hyperbolic weights)
+    assert weighted_tau([2, 1, 3, 4], err) < weighted_tau([1, 2, 4, 3], err) < 1.0
+    assert math.isnan(weighted_tau([1, 2], [0.1, 0.2])) and math.isnan(weighted_tau([1, 1, 1], err[:3]))
+    transfer = transfer_table([(e, "T", v) for e, v in zip("abcd", err)])
+    distances = distance_table([("m", e, "T", v) for e, v in zip("abcd", d)])
+    selection, summary = score_selection(transfer, distances)
+    assert row(selection, "m", "T")["weighted_tau"] == pytest.approx(weightedtau(-d, -err).statistic)
+    s = summary.set_index("method")
+    assert s.loc["m", "mean_weighted_tau"] == pytest.approx(weightedtau(-d, -err).statistic)
+    assert math.isnan(s.loc["m", "mean_weighted_tau_lo"])  # one target: no interval
+    distances2 = pd.concat([distances, distances.assign(target="U")])
+    transfer2 = pd.concat([transfer, transfer.assign(task="U", test_error=err[::-1])])
+    _, summary2 = score_selection(transfer2, distances2)
+    s2 = summary2.set_index("method")
+    taus = [weightedtau(-d, -err).statistic, weightedtau(-d, -err[::-1]).statistic]
+    assert s2.loc["m", "mean_weighted_tau"] == pytest.approx(np.mean(taus))
+    assert min(taus) <= s2.loc["m", "mean_weighted_tau_lo"] < s2.loc["m", "mean_weighted_tau_hi"] <= max(taus)
+    assert math.isnan(s.loc["oracle", "mean_weighted_tau"]) and math.isnan(s.loc["random", "mean_weighted_tau"])
+
+
+def test_a_pool_score_is_normalised_over_each_targets_own_candidates():
+    """NCTI's raw terms are min-max normalised over the target's candidates only: not over the target's own expert,
+    the generic one, or experts of the table that are no candidate there."""
+    from taskspace.transferability import ncti_combine
+
+    terms = {  # (expert, task) -> (seli, ncc, vc)
+        ("a", "X"): (1.0, 0.5, 2.0), ("b", "X"): (3.0, 0.7, 1.0), ("c", "X"): (2.0, 0.9, 4.0),
+        ("X", "X"): (100.0, 1.0, 0.0), ("generic", "X"): (-50.0, 0.0, 9.0),
+        ("a", "Y"): (0.0, 0.1, 1.0), ("b", "Y"): (float("nan"),) * 3, ("c", "Y"): (1.0, 0.2, 1.0),
+    }
+    rows = [(e, t, 0.1 + 0.1 * i) for i, (e, t) in enumerate(terms)]
+    transfer = transfer_table(rows)
+    for j, term in enumerate(("seli", "ncc", "vc")):
+        transfer[f"pool_ncti_{term}"] = [terms[(e, t)][j] for e, t, _ in rows]
+    selection, summary = score_selection(transfer, None)
+    expected = ncti_combine(np.array([terms[(e, "X")] for e in "abc"]))
+    best = "abc"[int(np.argmax(expected))]
+    assert row(selection, "ncti", "X")["chosen"] == best
+    assert row(selection, "ncti", "X")["rank_corr"] == pytest.approx(
+        spearman(-expected, [0.1, 0.2, 0.3]))
+    s = summary.set_index("method")
+    assert s.loc["ncti", "kind"] == "per-expert" and s.loc["ncti", "n_skipped"] == 1  # Y: b's terms undefined
+    with pytest.raises(ValueError, match="pool_ncti_vc"):
+        score_selection(transfer.drop(columns="pool_ncti_vc"), None, scores=["ncti"])
+
+
+def test_every_score_is_in_the_schema_and_the_cli_help():
+    """The schema's enums of transfer.scores and selection.rerank.scores list exactly the registered scores."""
+    from taskspace.config import load_schema
+    from taskspace.transferability import SCORE_NAMES
+
+    schema = load_schema()["properties"]
+    scores = schema["transfer"]["properties"]["scores"]
+    assert scores["items"]["enum"] == list(SCORE_NAMES) == scores["default"]
+    rerank = schema["selection"]["properties"]["rerank"]["properties"]["scores"]
+    assert rerank["items"]["enum"] == list(SCORE_NAMES)
+    cli = (Path(__file__).parents[1] / "lib" / "taskspace" / "cli.py").read_text()
+    assert f"({', '.join(SCORE_NAMES)})" in cli  # recommend --method's help lists them

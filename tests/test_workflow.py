@@ -17,7 +17,10 @@ METHODS = ["domain", "task2vec", "task2vec_mc", "pseudotask", "ttk", "model2vec"
 SELECTORS = ["domain", "model2vec", "pseudotask.asym", "pseudotask.sym", "pseudotask_random.asym",
              "pseudotask_random.sym", "task2vec.asym", "task2vec.sym", "task2vec_mc.asym", "task2vec_mc.sym",
              "task2vec_random.asym", "task2vec_random.sym", "ttk"]
-SCORES = ["hscore", "hscore_shrunk", "leep", "logme", "nce", "transrate"]  # per-expert, from transfer.parquet
+# per-expert, from transfer.parquet (ncti from its three raw terms, normalised over each target's candidates)
+SCORES = ["hscore", "hscore_shrunk", "knn", "leep", "logme", "ncti", "nce", "sfda", "transrate"]
+SCORE_COLUMNS = [f"score_{s}" for s in SCORES if s != "ncti"] + ["pool_ncti_seli", "pool_ncti_ncc", "pool_ncti_vc"]
+AGNOSTIC = ["agnostic.mean_quality", "agnostic.most_images"]  # target-agnostic rankings
 TWO_STAGE = ["domain>logme@1"]  # tiny.yaml's selection.rerank
 FIGURES = ["selection_violin.png", "summary.png", "cost_frontier.png", "distance_heatmaps.png", "task_maps.png",
            "norm_vs_error.png", "taxonomy_curve.png"]
@@ -61,7 +64,7 @@ def test_full_run_tables(tiny_run):
 
     transfer = pd.read_parquet(res / "transfer.parquet")
     expected = {"expert", "task", "test_error", "test_accuracy", "train_accuracy", "n_train", "n_test", "n_classes",
-                "fit_iterations", *(f"score_{s}" for s in SCORES)}
+                "fit_iterations", *SCORE_COLUMNS}
     assert expected <= set(transfer.columns)
     assert len(transfer) == len(TASKS) * (len(TASKS) + 1)
     assert set(transfer.expert) == set(TASKS) | {"generic"}
@@ -72,16 +75,18 @@ def test_full_run_tables(tiny_run):
         assert row.n_train == sizes.n_train[row.task] and row.n_test == sizes.n_test[row.task]
 
     # per-expert scores on the training split: H-score is undefined there (n <= 512 features), the others are not
-    assert transfer.score_hscore.isna().all() and transfer[[f"score_{s}" for s in SCORES[1:]]].notna().all().all()
+    assert transfer.score_hscore.isna().all() and transfer[SCORE_COLUMNS[1:]].notna().all().all()
     assert (transfer.score_leep <= 0).all() and (transfer.score_nce <= 0).all()  # log-likelihoods
 
     summary = pd.read_parquet(res / "summary.parquet")
-    assert list(summary.method) == ["oracle", *SELECTORS, *SCORES, *TWO_STAGE, "generic", "random"]
+    assert list(summary.method) == ["oracle", *SELECTORS, *SCORES, *TWO_STAGE, *AGNOSTIC, "generic", "random"]
     s = summary.set_index("method")
     assert s.loc["hscore", "n_targets"] == 0 and s.loc["hscore", "n_skipped"] == len(TASKS)  # counted, not picked
     assert (s.loc[SCORES[1:], "n_targets"] == len(TASKS)).all()
     assert list(s.loc[["domain", "logme", "domain>logme@1", "random"], "cost"]) == [1.0, 2.0, 2.0, 0.0]
-    assert list(s.loc[SCORES[1:] + SELECTORS, "kind"].unique()) == ["per-expert", "embedding"]
+    assert list(s.loc[SCORES[1:] + SELECTORS + AGNOSTIC, "kind"].unique()) == ["per-expert", "embedding",
+                                                                              "target-agnostic"]
+    assert (s.loc[AGNOSTIC, "cost"] == 0).all() and (s.loc[AGNOSTIC, "n_targets"] == len(TASKS)).all()
     ok = s.mean_relative_increase.notna()
     assert (s.mean_relative_increase_lo[ok] <= s.mean_relative_increase[ok] + 1e-12).all()
     assert (s.mean_relative_increase[ok] <= s.mean_relative_increase_hi[ok] + 1e-12).all()

@@ -15,4 +15,5 @@ score(
     comparisons=snakemake.output.comparisons,
     selection_cfg=snakemake.params.selection,
     scores=list(snakemake.params.scores),
+    tasks=snakemake.input.tasks,
 )

@@ -101,6 +101,10 @@ def _summary(args: argparse.Namespace) -> None:
         "median rel. increase %": pct("median_relative_increase"),
         "top-1 hit % [95% CI]" if "top1_hit_rate_lo" in summary else "top-1 hit %": pct("top1_hit_rate"),
         "rank corr": summary["mean_rank_corr"].map(lambda v: f"{v:.2f}"),
+        **({"weighted tau [95% CI]": [
+            f"{v:.2f} [{a:.2f}, {b:.2f}]" if np.isfinite(a) else (f"{v:.2f}" if np.isfinite(v) else "-")
+            for v, a, b in zip(summary["mean_weighted_tau"], summary["mean_weighted_tau_lo"],
+                               summary["mean_weighted_tau_hi"])]} if "mean_weighted_tau" in summary else {}),
     })
     if args.markdown:
         cols = list(table.columns)
@@ -259,8 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--run", default=".", help="the finished run's working directory (default: .), or its results "
                    "folder")
     p.add_argument("--method", help="an embedding method of the run (default: task2vec, or pseudotask if unlabelled), "
-                   "or a per-expert score (leep, nce, hscore, hscore_shrunk, logme, transrate), which runs every "
-                   "expert on the images")
+                   "or a per-expert score (leep, nce, hscore, hscore_shrunk, logme, transrate, knn, sfda, ncti), which "
+                   "runs every expert on the images")
     p.add_argument("--rerank", metavar="SCORE", help="re-rank the --shortlist experts nearest by the embedding with a "
                    "per-expert score (runs only those experts)")
     p.add_argument("--shortlist", type=int, default=5, help="experts --rerank runs (default: 5)")

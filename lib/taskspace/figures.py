@@ -30,11 +30,12 @@ from taskspace.plots import EXPERT_COLOR, GENERIC_COLOR, METHOD_COLORS, METHOD_M
 
 KIND_COLORS = {
     "reference": "0.6",
+    "target-agnostic": "#2ca02c",
     "embedding": "#d62728",
     "per-expert": "#9467bd",
     "two-stage": "#ff7f0e",
 }
-OTHER_KIND_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#17becf", "#2ca02c")
+OTHER_KIND_COLORS = ("#8c564b", "#e377c2", "#bcbd22", "#17becf")
 HEATMAP_CMAP = "viridis"
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0

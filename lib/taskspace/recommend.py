@@ -236,7 +236,7 @@ def score_experts(
     from .device import prepare_device
     from .training import network_from_checkpoint
     from .transfer import image_features
-    from .transferability import expert_scores
+    from .transferability import POOL_SCORES, expert_scores
 
     if task.labels is None or len(task.class_names) < 2:
         raise TaskDataError(f"{task.path}: the per-expert score {score!r} needs labels: one sub-folder per class, "
@@ -256,8 +256,18 @@ def score_experts(
         feats = image_features(net, images, ckpt["normalization"], batch_size, device)
         value = expert_scores(net, feats, task.labels, [score], device, f"expert {expert!r} on {task.path}")
         seconds = time.perf_counter() - t0
+        if score in POOL_SCORES:  # raw terms now, normalised over the experts run once all have run
+            rows.append({"expert": expert, "terms": [value[c] for c in POOL_SCORES[score].columns(score)],
+                         "seconds": seconds})
+            say(f"  {expert}: {score} terms {', '.join(f'{v:.4g}' for v in rows[-1]['terms'])} ({seconds:.2f} s)")
+            continue
         rows.append({"expert": expert, "score": value[f"score_{score}"], "seconds": seconds})
         say(f"  {expert}: {score} {rows[-1]['score']:.4f} ({seconds:.2f} s)")
+    if score in POOL_SCORES:
+        combined = POOL_SCORES[score].combine(np.array([row.pop("terms") for row in rows], dtype=float))
+        for row, value in zip(rows, combined):
+            row["score"] = float(value)
+        say(f"{score}: normalised over the {len(rows)} experts run")
     return pd.DataFrame(rows, columns=["expert", "score", "seconds"])
 
 
@@ -286,15 +296,15 @@ def recommend(
     ``method`` may also be a per-expert transferability score (``logme``, ``leep``, ...: every expert runs on the
     images); ``rerank`` a score that re-ranks the ``shortlist`` experts nearest by the embedding method.
     """
-    from .transferability import SCORES
+    from .transferability import SCORE_NAMES
 
-    if method in SCORES:
+    if method in SCORE_NAMES:
         if rerank:
             raise ConfigError(f"--rerank re-ranks an embedding's shortlist; --method {method!r} is already a "
                               "per-expert score")
         return _recommend_by_score(run, folder, method, experts, name, threads, progress)
-    if rerank is not None and rerank not in SCORES:
-        raise ConfigError(f"--rerank: unknown score {rerank!r}; there are {sorted(SCORES)}")
+    if rerank is not None and rerank not in SCORE_NAMES:
+        raise ConfigError(f"--rerank: unknown score {rerank!r}; there are {sorted(SCORE_NAMES)}")
     if rerank is not None and shortlist < 1:
         raise ConfigError(f"--shortlist must be >= 1, got {shortlist}")
     rec = _recommend_by_embedding(run, folder, method, kind, experts, name, threads, progress)

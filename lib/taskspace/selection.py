@@ -4,27 +4,36 @@ Inputs are long tables (see `score_selection`); the scores are those of Task2Vec
 protocol of Wallace et al.: the relative error increase of the chosen expert over the best available expert,
 the target's own expert never being a candidate.
 
-Four kinds of selector are scored alike: embedding distances (one probe pass over the new task), per-expert
+Five kinds of selector are scored alike: embedding distances (one probe pass over the new task), per-expert
 transferability scores computed by the transfer stage (LEEP, LogME, ...; every expert runs on the new task), a
 two-stage selector that shortlists the k nearest experts by an embedding and re-ranks them by a score (1 + k passes),
-and the references (oracle, random, generic). Each summary row carries that cost and 95% bootstrap intervals.
+target-agnostic rankings that never look at the new task (no pass: each expert's mean quality on the other targets,
+the expert trained on the most images), and the references (oracle, random, generic). Each summary row carries
+that cost and 95% bootstrap intervals. Besides the chosen expert's error, each ranking is compared with the true one
+by Spearman's correlation and by the weighted Kendall tau the field reports (``scipy.stats.weightedtau``).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 import pandas as pd
+from scipy.stats import weightedtau
 
-from .transferability import SCORE_PREFIX
+from .transferability import POOL_SCORES, SCORE_PREFIX
 from .uncertainty import BootstrapSettings, bootstrap_interval
 
 ORACLE = "oracle"
 RANDOM = "random"
 REFERENCE_METHODS = (ORACLE, RANDOM)
 HIT_TOLERANCE = 1e-12
-KINDS = ("reference", "embedding", "per-expert", "two-stage")
+KINDS = ("reference", "embedding", "per-expert", "two-stage", "target-agnostic")
+# target-agnostic rankings: the same expert order for every target, from the bank alone
+MEAN_QUALITY = "agnostic.mean_quality"  # each expert's mean relative increase on the other targets (leave-one-out)
+MOST_IMAGES = "agnostic.most_images"  # the expert trained on the most images
+AGNOSTIC_METHODS = (MEAN_QUALITY, MOST_IMAGES)
 
 TRANSFER_COLUMNS = ("expert", "task", "test_error", "n_test")
 DISTANCE_COLUMNS = ("method", "source", "target", "distance")
@@ -38,6 +47,7 @@ SELECTION_COLUMNS = (
     "relative_increase",
     "hit",
     "rank_corr",
+    "weighted_tau",
     "n_candidates",
 )
 SUMMARY_COLUMNS = (
@@ -56,6 +66,9 @@ SUMMARY_COLUMNS = (
     "top1_hit_rate_lo",
     "top1_hit_rate_hi",
     "mean_rank_corr",
+    "mean_weighted_tau",
+    "mean_weighted_tau_lo",
+    "mean_weighted_tau_hi",
 )
 
 REFERENCE_N_TEST = 10**9
@@ -105,12 +118,12 @@ def _check_distances(distances: pd.DataFrame | None, generic: str) -> pd.DataFra
     _require_columns(distances, DISTANCE_COLUMNS, "distance")
     d = distances.loc[:, list(DISTANCE_COLUMNS)].copy()
     d["distance"] = pd.to_numeric(d["distance"], errors="raise").astype(float)
-    from .transferability import SCORES
+    from .transferability import SCORE_NAMES
 
-    reserved = sorted(set(d["method"]) & {*REFERENCE_METHODS, generic})
+    reserved = sorted(set(d["method"]) & {*REFERENCE_METHODS, generic, *AGNOSTIC_METHODS})
     if reserved:
         raise ValueError(f"distance table: method name(s) {reserved} are reserved for the reference selections")
-    reserved = sorted(m for m in set(d["method"]) if m in SCORES or ">" in m)
+    reserved = sorted(m for m in set(d["method"]) if m in SCORE_NAMES or ">" in m)
     if reserved:
         raise ValueError(f"distance table: method name(s) {reserved} are reserved for per-expert scores and "
                          "two-stage selectors")
@@ -154,6 +167,25 @@ def spearman(x: np.ndarray | pd.Series, y: np.ndarray | pd.Series) -> float:
     return float(np.clip((rx * ry).sum() / denom, -1.0, 1.0))
 
 
+def weighted_tau(distance: np.ndarray | pd.Series, error: np.ndarray | pd.Series) -> float:
+    """The weighted Kendall tau between a selector's ranking (closest first) and the true one (lowest error first):
+    ``scipy.stats.weightedtau`` of -distance and -error with its defaults (hyperbolic weights on the ranks, so that
+    disagreements among the best experts weigh most), as the field scores transferability estimators. NaN for
+    fewer than 3 candidates or a constant input."""
+    x, y = -np.asarray(distance, dtype=float), -np.asarray(error, dtype=float)
+    if len(x) != len(y):
+        raise ValueError(f"weighted_tau: inputs differ in length ({len(x)} vs {len(y)})")
+    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
+        return float("nan")
+    return float(np.clip(weightedtau(x, y).statistic, -1.0, 1.0))
+
+
+def _agreement(distance: np.ndarray | pd.Series, error: np.ndarray | pd.Series) -> dict[str, float]:
+    """The two rank agreements of a selection row: Spearman's rank_corr (distance vs error, positive = closer experts
+    transfer better) and the weighted Kendall tau."""
+    return {"rank_corr": spearman(distance, error), "weighted_tau": weighted_tau(distance, error)}
+
+
 def _optimum(cands: pd.DataFrame) -> pd.DataFrame:
     """Per target: optimal expert and error (ties by expert name), the relative-increase denominator, n_candidates."""
     best = cands.sort_values(["target", "test_error", "expert"], kind="mergesort").groupby("target", sort=True).head(1)
@@ -191,7 +223,7 @@ def _method_rows(
         pick = group.sort_values(["distance", "expert"], kind="mergesort").iloc[0]
         rows.append(
             _row(method, target, pick["expert"], float(pick["test_error"]), o)
-            | {"rank_corr": spearman(group["distance"], group["test_error"])}
+            | _agreement(group["distance"], group["test_error"])
         )
     return rows, skipped
 
@@ -227,13 +259,13 @@ def _rerank_rows(
         pick = order.iloc[0]
         rows.append(
             _row(name, target, pick["expert"], float(pick["test_error"]), opt.loc[target])
-            | {"rank_corr": spearman(np.arange(len(order)), order["test_error"])}
+            | _agreement(np.arange(len(order)), order["test_error"])
         )
     return rows, skipped
 
 
 def _row(method: str, target: str, chosen: str | None, chosen_error: float, o: pd.Series) -> dict:
-    """One selection row for a single chosen expert (rank_corr NaN unless the caller sets it)."""
+    """One selection row for a single chosen expert (rank_corr and weighted_tau NaN unless the caller sets them)."""
     return {
         "method": method,
         "target": target,
@@ -244,6 +276,7 @@ def _row(method: str, target: str, chosen: str | None, chosen_error: float, o: p
         "relative_increase": (chosen_error - o["optimal_error"]) / o["denominator"],
         "hit": float(chosen_error <= o["optimal_error"] + HIT_TOLERANCE),
         "rank_corr": float("nan"),
+        "weighted_tau": float("nan"),
         "n_candidates": int(o["n_candidates"]),
     }
 
@@ -268,22 +301,58 @@ def _reference_rows(t: pd.DataFrame, cands: pd.DataFrame, opt: pd.DataFrame, gen
     return rows
 
 
+def agnostic_distances(cands: pd.DataFrame, opt: pd.DataFrame, expert_images: dict[str, int] | None = None
+                       ) -> pd.DataFrame:
+    """The target-agnostic rankings as a long distance table (method, source = expert, target, distance).
+
+    ``agnostic.mean_quality``: for target t, each candidate expert's mean relative increase over the optimum on the
+    other targets of the table where it is a candidate; t's own column is never used (leave one target out).
+    An expert that is a candidate on no other target has no distance (the selector skips that target).
+    ``agnostic.most_images`` (only with ``expert_images``, {expert: training images of its task}): distance =
+    -images, the same for every target.
+    """
+    rel = cands.assign(rel=(cands["test_error"].to_numpy(float)
+                            - opt.loc[cands["target"], "optimal_error"].to_numpy(float))
+                       / opt.loc[cands["target"], "denominator"].to_numpy(float))
+    matrix = rel.pivot(index="expert", columns="target", values="rel")  # NaN where not a candidate
+    values, targets = matrix.to_numpy(float), list(matrix.columns)
+    others = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an expert with no other target: NaN, no choice
+        for j, target in enumerate(targets):
+            others[target] = pd.Series(np.nanmean(np.delete(values, j, axis=1), axis=1), index=matrix.index)
+    mean_other = np.array([others[t][e] for e, t in zip(cands["expert"], cands["target"])], dtype=float)
+    parts = [pd.DataFrame({"method": MEAN_QUALITY, "source": cands["expert"].astype(object),
+                           "target": cands["target"].astype(object), "distance": mean_other})]
+    if expert_images is not None:
+        missing = sorted(set(cands["expert"]) - set(expert_images))
+        if missing:
+            raise ValueError(f"{MOST_IMAGES}: no training-image count for expert(s) {missing}")
+        parts.append(pd.DataFrame({"method": MOST_IMAGES, "source": cands["expert"].astype(object),
+                                   "target": cands["target"].astype(object),
+                                   "distance": -cands["expert"].map(expert_images).to_numpy(float)}))
+    return pd.concat(parts, ignore_index=True)
+
+
 def method_kind(method: str, generic: str = "generic") -> str:
-    """What a selector is: reference (oracle, random, generic), two-stage, per-expert (a transferability score)
-    or embedding."""
-    from .transferability import SCORES
+    """What a selector is: reference (oracle, random, generic), target-agnostic, two-stage, per-expert (a
+    transferability score) or embedding."""
+    from .transferability import SCORE_NAMES
 
     if method in (ORACLE, RANDOM, generic):
         return "reference"
+    if method in AGNOSTIC_METHODS:
+        return "target-agnostic"
     if ">" in method:
         return "two-stage"
-    return "per-expert" if method in SCORES else "embedding"
+    return "per-expert" if method in SCORE_NAMES else "embedding"
 
 
 def selector_cost(method: str, n_candidates: float, generic: str = "generic") -> float:
     """Forward passes over a new task's data needed to rank the bank for it: 1 probe pass for an embedding, one
     pass per candidate expert for a per-expert score (and for the oracle, which also trains a classifier on each),
-    1 + k for a two-stage selector with a shortlist of k, 0 for the fixed choices (generic, random)."""
+    1 + k for a two-stage selector with a shortlist of k, 0 for the fixed choices (generic, random) and the
+    target-agnostic rankings, which never look at the new task."""
     kind = method_kind(method, generic)
     if kind == "embedding":
         return 1.0
@@ -318,8 +387,9 @@ def summarize_selection(
     skipped: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """One row per method: kind, cost, target count (and targets skipped), mean errors, mean/median relative
-    increase, hit rate, mean rank corr; the mean relative increase and the hit rate with their bootstrap interval
-    over targets (``bootstrap``: resamples, seed, level; see :func:`taskspace.uncertainty.bootstrap_interval`)."""
+    increase, hit rate, mean rank corr, mean weighted tau; the mean relative increase, the hit rate and the mean
+    weighted tau with their bootstrap interval over targets (``bootstrap``: resamples, seed, level; see
+    :func:`taskspace.uncertainty.bootstrap_interval`; targets where the tau is undefined are left out of its mean)."""
     _require_columns(selection, SELECTION_COLUMNS, "selection")
     boot = BootstrapSettings.from_config(bootstrap, "selection.bootstrap", check=False).as_dict()
     skipped = skipped or {}
@@ -329,6 +399,9 @@ def summarize_selection(
         s = selection[selection["method"] == method]
         inc_lo, inc_hi = bootstrap_interval(s["relative_increase"].to_numpy(float), **boot)
         hit_lo, hit_hi = bootstrap_interval(s["hit"].to_numpy(float), **boot)
+        taus = s["weighted_tau"].to_numpy(float)
+        taus = taus[np.isfinite(taus)]
+        tau_lo, tau_hi = bootstrap_interval(taus, **boot)
         rows.append(
             {
                 "method": method,
@@ -346,6 +419,9 @@ def summarize_selection(
                 "top1_hit_rate_lo": hit_lo,
                 "top1_hit_rate_hi": hit_hi,
                 "mean_rank_corr": float(s["rank_corr"].mean(skipna=True)),
+                "mean_weighted_tau": float(taus.mean()) if len(taus) else float("nan"),
+                "mean_weighted_tau_lo": tau_lo,
+                "mean_weighted_tau_hi": tau_hi,
             }
         )
     summary = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
@@ -353,16 +429,48 @@ def summarize_selection(
     return summary
 
 
+def _score_names(transfer: pd.DataFrame, names: list[str] | None) -> tuple[list[str], list[str]]:
+    """(plain scores, pool scores) among ``names`` (None: every score whose columns the transfer table has); a name
+    whose columns are missing is an error naming them."""
+    if names is None:
+        plain = sorted(c[len(SCORE_PREFIX):] for c in transfer.columns if c.startswith(SCORE_PREFIX))
+        pool = sorted(n for n, p in POOL_SCORES.items() if set(p.columns(n)) <= set(transfer.columns))
+        return plain, pool
+    plain = [n for n in names if n not in POOL_SCORES]
+    pool = [n for n in names if n in POOL_SCORES]
+    missing = [SCORE_PREFIX + n for n in plain if SCORE_PREFIX + n not in transfer.columns]
+    missing += [c for n in pool for c in POOL_SCORES[n].columns(n) if c not in transfer.columns]
+    if missing:
+        raise ValueError(f"transfer table lacks score column(s) {missing}; "
+                         "set transfer.scores in the config to compute them")
+    return plain, pool
+
+
+def pool_score_distances(transfer: pd.DataFrame, cands: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """The pool scores ``names`` (see :class:`taskspace.transferability.PoolScore`) as a long distance table: per
+    target, the raw terms (columns of ``transfer``) of its candidates (``cands``: expert, target) combined over
+    exactly those candidates; distance = -score, NaN where a candidate's terms are undefined."""
+    parts = []
+    for name in names:
+        pool = POOL_SCORES[name]
+        columns = pool.columns(name)
+        terms = transfer[["expert", "task", *columns]].rename(columns={"task": "target"})
+        rows = cands[["expert", "target"]].merge(terms, on=["expert", "target"], how="left", validate="one_to_one")
+        for target, group in rows.groupby("target", sort=True):
+            scores = np.asarray(pool.combine(group[columns].to_numpy(float)), dtype=float)
+            parts.append(pd.DataFrame({"method": name, "source": group["expert"].astype(object).to_numpy(),
+                                       "target": target, "distance": -scores}))
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=float if c == "distance" else object) for c in DISTANCE_COLUMNS})
+    return pd.concat(parts, ignore_index=True)
+
+
 def score_distances(transfer: pd.DataFrame, names: list[str] | None = None) -> pd.DataFrame:
     """The per-expert scores of a transfer table (columns ``score_<name>``; None = every such column) as a long
     distance table (method = score name, distance = -score, so that the closest is the best), NaN kept: an
-    undefined score on a pair."""
-    if names is None:
-        names = sorted(c[len(SCORE_PREFIX):] for c in transfer.columns if c.startswith(SCORE_PREFIX))
-    missing = [n for n in names if SCORE_PREFIX + n not in transfer.columns]
-    if missing:
-        raise ValueError(f"transfer table lacks score column(s) {[SCORE_PREFIX + n for n in missing]}; "
-                         "set transfer.scores in the config to compute them")
+    undefined score on a pair. Pool scores (columns ``pool_<name>_<term>``) are left out: their value depends on
+    the candidates (:func:`pool_score_distances`)."""
+    names, _ = _score_names(transfer, names)
     parts = [
         pd.DataFrame({"method": name, "source": transfer["expert"].astype(object),
                       "target": transfer["task"].astype(object),
@@ -382,15 +490,20 @@ def score_selection(
     scores: list[str] | None = None,
     rerank: list[tuple[str, str, int]] | None = None,
     bootstrap: dict | None = None,
+    expert_images: dict[str, int] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score every method's expert choice on every target; return (selection, summary).
 
     transfer: long table with columns expert, task, test_error (fraction), n_test, and a ``score_<name>`` column
-    per transferability score (others ignored). distances: long table with columns method, source (expert's
-    task), target, distance (lower = closer), or None / zero rows for the reference selections only.
-    scores: the score columns scored as selectors (None = every ``score_`` column); each picks the candidate with
+    per transferability score and ``pool_<name>_<term>`` columns per pool score (NCTI; others ignored).
+    distances: long table with columns method, source (expert's task), target, distance (lower = closer), or None
+    / zero rows for the reference selections only.
+    scores: the scores scored as selectors (None = every score whose columns the table has; a pool score is
+    combined over each target's candidates, :func:`pool_score_distances`); each picks the candidate with
     the highest score, and a target where a candidate's score is NaN (undefined) is skipped by that selector and
     counted in the summary's n_skipped. rerank: (embedding method, score, k) two-stage selectors.
+    expert_images: {expert: training images of its task}; adds the target-agnostic ``agnostic.most_images``
+    beside ``agnostic.mean_quality`` (see :func:`agnostic_distances`), which is always scored.
 
     Targets are the tasks with at least one candidate; candidates for t are the experts e != t, e != generic
     with a transfer row on t. The optimum and every method's choice break ties by expert name.
@@ -398,7 +511,8 @@ def score_selection(
     test image (n_test of the optimal expert's row) only matters when the optimal error is 0, where the ratio is
     otherwise undefined; optimal_error still holds the true value. hit = err(chosen) <= err(optimal) (ties hit).
     rank_corr = Spearman(distance, error) over the candidates (positive = closer experts transfer better; for a
-    score, distance = -score).
+    score, distance = -score); weighted_tau = the weighted Kendall tau of -distance and -error (see
+    :func:`weighted_tau`).
     Reference methods: oracle (the optimum), random (exact expectation over the candidates: chosen None, mean
     error, mean relative increase, fraction of candidates at the optimum as hit), and generic (only on targets
     with a generic row). The random baseline needs no seed, so seed_free must be True.
@@ -408,19 +522,28 @@ def score_selection(
         raise ValueError("score_selection: only the exact (seed-free) expectation of the random baseline exists")
     t = _check_transfer(transfer)
     dist = _check_distances(distances, generic)
-    sdist = score_distances(transfer, scores)
-    taken = sorted(set(dist["method"]) & set(sdist["method"]))
-    if taken:
-        raise ValueError(f"distance table: method name(s) {taken} are also transfer-table score columns")
+    plain, pooled = _score_names(transfer, scores)
     cands = candidate_table(t, generic)
     if cands.empty:
         raise ValueError("transfer table: no target has a candidate expert (an expert other than its own/generic)")
+    sdist = pd.concat([score_distances(transfer, plain), pool_score_distances(transfer, cands, pooled)],
+                      ignore_index=True)
+    taken = sorted(set(dist["method"]) & set(sdist["method"]))
+    if taken:
+        raise ValueError(f"distance table: method name(s) {taken} are also transfer-table score columns")
     opt = _optimum(cands)
     by_method, skipped = dict(_reference_rows(t, cands, opt, generic)), {}
     for m in sorted(dist["method"].unique()):
         by_method[m], _ = _method_rows(m, cands, dist, opt)
     for m in sorted(sdist["method"].unique()):
         by_method[m], gone = _method_rows(m, cands, sdist, opt, undefined_skips=True)
+        skipped[m] = len(gone)
+    adist = agnostic_distances(cands, opt, expert_images)
+    taken = sorted(set(adist["method"]) & (set(dist["method"]) | set(sdist["method"])))
+    if taken:
+        raise ValueError(f"method name(s) {taken} are reserved for the target-agnostic rankings")
+    for m in sorted(adist["method"].unique()):
+        by_method[m], gone = _method_rows(m, cands, adist, opt, undefined_skips=True)
         skipped[m] = len(gone)
     both = pd.concat([dist, sdist], ignore_index=True)
     for embedding, score, k in rerank or []:

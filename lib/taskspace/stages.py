@@ -576,6 +576,7 @@ def learn_model2vec(
 def score(
     transfer: str, distances: list[str], selection: str, summary: str, meta_tasks: dict | None = None,
     comparisons: str | None = None, selection_cfg: dict | None = None, scores: list[str] | None = None,
+    tasks: str | None = None,
 ) -> None:
     """Score every method's choices against the transfer matrix of each meta-task (``selection``/``summary``), and
     compare every two methods on their common targets (``comparisons``).
@@ -583,7 +584,8 @@ def score(
     ``meta_tasks``: {name: {"targets": [...], "experts": [...]}}; None scores the whole matrix as ``all``.
     Within a meta-task, a target's candidates are that meta-task's experts (never its own). ``selection_cfg``: the
     config's ``selection`` section (bootstrap, rerank); ``scores``: the per-expert scores of transfer.parquet
-    scored as selectors (None: every score column).
+    scored as selectors (None: every score column); ``tasks``: the task table, whose training-image counts rank the
+    experts for the target-agnostic ``agnostic.most_images`` (None: that selector is left out).
     """
     import warnings
 
@@ -594,6 +596,10 @@ def score(
     settings = SelectionSettings.from_config(selection_cfg)
     table = read_table(transfer)
     dist = pd.concat([read_table(p) for p in distances], ignore_index=True) if distances else None
+    images = None
+    if tasks is not None:
+        task_table = read_table(tasks)
+        images = dict(zip(task_table["task"].astype(str), task_table["n_train"].astype(int)))
     rerank = rerank_selectors(settings.rerank, sorted(set(dist["method"])) if dist is not None else [],
                               list(scores) if scores is not None else None)
     if meta_tasks is None:
@@ -605,7 +611,7 @@ def score(
         t = table[(table["expert"].isin(experts | {GENERIC})) & table["task"].isin(targets)]
         d = None if dist is None else dist[dist["source"].isin(experts) & dist["target"].isin(targets)]
         sel, summ = score_selection(t, d, generic=GENERIC, scores=scores, rerank=rerank,
-                                    bootstrap=settings.bootstrap)
+                                    bootstrap=settings.bootstrap, expert_images=images)
         for row in summ[summ["n_skipped"] > 0].itertuples():
             warnings.warn(f"meta-task {name!r}: {row.method} is undefined on {row.n_skipped} target(s) and made no "
                           "choice there (see the transfer log for which expert and task)", RuntimeWarning)
@@ -613,7 +619,8 @@ def score(
         summaries.append(summ.assign(meta_task=name))
         order = method_order(sel["method"].unique(), GENERIC)
         compared.append(compare_methods(sel, order, settings.bootstrap).assign(meta_task=name))
-    provenance = {"meta_tasks": meta_tasks, "selection": selection_cfg or {}, "scores": scores}
+    provenance = {"meta_tasks": meta_tasks, "selection": selection_cfg or {}, "scores": scores,
+                  "expert_images": images}
     write_table(_meta_task_first(pd.concat(selections, ignore_index=True)), selection, provenance)
     write_table(_meta_task_first(pd.concat(summaries, ignore_index=True)), summary, provenance)
     if comparisons is not None:
@@ -653,6 +660,9 @@ def report_tables(summary: pd.DataFrame, comparisons: pd.DataFrame) -> tuple[pd.
         "top-1 CI low": summary["top1_hit_rate_lo"].map(_percent),
         "top-1 CI high": summary["top1_hit_rate_hi"].map(_percent),
         "rank corr": summary["mean_rank_corr"].round(3),
+        "weighted tau": summary["mean_weighted_tau"].round(3),
+        "tau CI low": summary["mean_weighted_tau_lo"].round(3),
+        "tau CI high": summary["mean_weighted_tau_hi"].round(3),
     })
     c = pd.DataFrame({
         "A": comparisons["method_a"], "B": comparisons["method_b"], "targets": comparisons["n_targets"],

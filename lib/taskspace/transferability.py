@@ -1,6 +1,10 @@
 """Transferability scores: how well an expert suits a target task, from the expert's penultimate features of the
 target's training images or from its own classifier's softmax outputs on them. Higher = better expected transfer.
 
+Besides the scores of the papers (LEEP, NCE, H-score, LogME, TransRate), the baselines the field now sets beside
+them: a leave-one-out k-NN probe, SFDA (Shao et al. 2022) and NCTI (Wang et al. 2023), whose min-max normalisation
+over the candidate experts makes it a :class:`PoolScore`, combined by the selection over each target's pool.
+
 The score functions raise :class:`UndefinedScore` where a score is undefined on its inputs (fewer than two samples
 or classes, non-finite values, a singular covariance); :func:`compute_scores` turns that into NaN and a warning.
 Classes absent from the labels play no part. Logarithms are natural. Matrix products and decompositions go through
@@ -9,11 +13,13 @@ Classes absent from the labels play no part. Logarithms are natural. Matrix prod
 
 from __future__ import annotations
 
+import math
 import warnings
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
-from scipy.special import xlogy
+from scipy.special import softmax, xlogy
 
 from .errors import TaskspaceError
 from .linalg import dot, eigh, gram, logdet_spd, matmul
@@ -232,6 +238,265 @@ def transrate(features: np.ndarray, labels: np.ndarray, eps2: float = TRANSRATE_
     return float(_coding_rate(z, eps2) - conditional)
 
 
+# ---------------------------------------------------------------- baselines: k-NN, SFDA, NCTI
+
+SFDA_A = 5.0  # a of SFDA's regularisation strength lambda = exp(-a * largest eigenvalue of S_w)
+SFDA_MIN_SHRINKAGE = 1e-10  # SFDA's lower bound on lambda
+
+NCTI_PCA_DIM = 64  # NCTI works on the first 64 principal components of the features
+NCTI_SHRINKAGE_COMPONENTS = 32  # its LDA shrinkage is exp(-(sum of the first 32 principal variances))
+NCTI_MIN_SHRINKAGE = 1e-10  # at or below which its LDA is fitted without shrinkage
+NCTI_WEIGHTS = np.array([1.0, 1.0, -1.0])  # signs of the min-max normalised (S_seli, S_ncc, S_vc) in NCTI
+LDA_TOL = 1e-4  # scikit-learn's LinearDiscriminantAnalysis tol: singular values below it are null (SVD solver)
+
+
+# ---- k-NN ----
+
+def _knn_predictions(x: np.ndarray, y: np.ndarray, classes: int, k: int) -> np.ndarray:
+    """Predicted class (0..classes-1) of each sample by a majority vote of its k nearest other samples."""
+    n = len(x)
+    sq = (x * x).sum(axis=1)
+    # ||x_i - x_j||^2 less the constant ||x_i||^2 of row i: the same order within each row, one rounding fewer
+    dist = sq[None, :] - 2.0 * gram(x)
+    dist[np.arange(n), np.arange(n)] = np.inf
+    neighbours = np.argsort(dist, axis=1, kind="stable")[:, :k]  # equal distances: the lower index first
+    votes = np.zeros((n, classes))
+    first = np.full((n, classes), k)  # rank of the nearest neighbour of each class, k where none
+    rows = np.arange(n)
+    for rank in range(k - 1, -1, -1):
+        labels = y[neighbours[:, rank]]
+        votes[rows, labels] += 1
+        first[rows, labels] = rank
+    # most votes; among tied classes, the class of the nearest neighbour (one vote outweighs any rank difference)
+    return np.argmax(votes * (k + 1) - first, axis=1)
+
+
+def knn_loo(features: np.ndarray, labels: np.ndarray, k: int = 5) -> float:
+    """Leave-one-out k-nearest-neighbour accuracy: the fraction of samples whose label is the majority label of
+    their k nearest other samples, by Euclidean distance on the features as given: a nonparametric baseline that
+    assumes no model of the classes.
+
+    Each sample's own row is left out (an identical other sample is a neighbour at distance 0); neighbours at equal
+    distances come in index order; a vote tied between classes goes to the class, among the tied ones, of the
+    nearest neighbour. ``k`` larger than n - 1 uses n - 1. Squared distances are ||x_i||^2 + ||x_j||^2 - 2 x_i.x_j
+    from the Gram matrix, exact on small integer features."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    x, y, counts = _check(features, labels, "features")
+    predicted = _knn_predictions(x, y, len(counts), min(k, len(x) - 1))
+    return float((predicted == y).mean())
+
+
+# ---- shared: Gaussian discriminants under a shrunk within-class covariance ----
+
+def _class_means(x: np.ndarray, y: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    return matmul(np.eye(len(counts))[y].T, x) / counts[:, None]
+
+
+def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) squared Euclidean distances between the rows of a and of b."""
+    return np.clip((a * a).sum(axis=1)[:, None] + (b * b).sum(axis=1)[None, :] - 2.0 * matmul(a, b.T), 0.0, None)
+
+
+def _within_spectrum(xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvalues (k,) and orthonormal eigenvectors (d, k) of S_w = xc^T xc / n, xc the within-class centred rows:
+    all d of them for n > d; for n <= d those of the nonzero eigenvalues (above max(n, d) eps times the largest),
+    through the n x n Gram matrix."""
+    n, d = xc.shape
+    if n > d:
+        values, vectors = eigh(gram(xc.T))
+        return np.clip(values, 0.0, None) / n, vectors
+    values, u = eigh(gram(xc))
+    keep = values > max(n, d) * np.finfo(np.float64).eps * max(values.max(), 0.0)
+    return values[keep] / n, matmul(xc.T, u[:, keep]) / np.sqrt(values[keep])
+
+
+def _posteriors(q: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """softmax_c(-q_ic / 2 + log p_c), p_c = n_c / n: the class posteriors of Gaussian classes with a shared
+    covariance, q the squared Mahalanobis distances to the class means."""
+    return softmax(-0.5 * q + np.log(counts / counts.sum()), axis=1)
+
+
+def _sfda_lda(x: np.ndarray, y: np.ndarray, counts: np.ndarray,
+              shrinkage: float | None = None) -> tuple[np.ndarray, float]:
+    """(class posteriors (n, C), lambda) of SFDA's regularised FDA: Gaussian discriminants under
+    S~_w = (1 - lambda) S_w + lambda tr(S_w)/d I, lambda = max(exp(-a sigma_max(S_w)), 1e-10) unless given."""
+    n, d = x.shape
+    x = x - x.mean(axis=0)
+    means = _class_means(x, y, counts)
+    xc = x - means[y]
+    values, basis = _within_spectrum(xc)
+    if shrinkage is None:
+        shrinkage = max(math.exp(-SFDA_A * float(values.max(initial=0.0))), SFDA_MIN_SHRINKAGE)
+    target = shrinkage * float((xc * xc).sum()) / (n * d)  # lambda tr(S_w) / d
+    if target <= 0:
+        raise UndefinedScore("the within-class scatter is zero (every class is a single point)")
+    inverse = 1.0 / ((1.0 - shrinkage) * values + target)  # S~_w^-1 on the basis
+    px, pm = matmul(x, basis), matmul(means, basis)
+    root = np.sqrt(inverse)
+    q = _squared_distances(px * root, pm * root)
+    if basis.shape[1] < d:  # the directions S_w does not span, where S~_w = lambda tr(S_w)/d I
+        q += _squared_distances(x - matmul(px, basis.T), means - matmul(pm, basis.T)) / target
+    return _posteriors(q, counts), shrinkage
+
+
+def sfda(features: np.ndarray, labels: np.ndarray) -> float:
+    """SFDA, Self-challenging Fisher Discriminant Analysis (Shao et al., "Not All Models Are Equal: Predicting
+    Model Transferability in a Self-challenging Fisher Space", ECCV 2022): the mean probability of the true class
+    under a regularised Fisher discriminant refitted after each sample was moved toward the other classes.
+
+    1. Regularised FDA. S_w = sum_c (n_c/n) cov_c (covariances normalised by n_c) and S_b = sum_c (n_c/n)
+       (mu_c - mu)(mu_c - mu)^T; the projection U maximises tr(U^T S_b U) / tr(U^T S~_w U) with
+       S~_w = (1 - lambda) S_w + lambda tr(S_w)/d I, lambda = max(exp(-a sigma_max(S_w)), 1e-10), a = 5. Class
+       scores in the Fisher space are delta_c(x) = x~ mu~_c^T - mu~_c mu~_c^T / 2 + log(n_c / n), x~ = x U,
+       mu~_c = mu_c U, and p(c|x) = softmax_c delta_c(x).
+    2. Self-challenge (ConfMix): x^_i = w_i x_i + (1 - w_i) mu'_{y_i}, mu'_c = sum_{c' != c} mu_c' / (C - 1) the
+       mean of the other classes' means, w_i = softmax(p(.|x_i))_{y_i} the true-class entry of the softmax of the
+       first fit's probabilities; the FDA is refitted on the x^ with the same lambda (S_w, tr(S_w) and the means
+       recomputed from the x^).
+    3. SFDA = (1/n) sum_i p^(y_i | x^_i), the probabilities of the refit (no log).
+
+    Details the paper's equations leave open are taken from the authors' released code (github.com/TencentARC/SFDA,
+    metrics.py): the shrinkage target tr(S_w)/d I (a scaled identity, as Ledoit-Wolf's: lambda acts the same at any
+    feature scale); a = 5 and the 1e-10 floor; covariances normalised by n_c, class frequencies as priors; the
+    confidences softened by a second softmax; the between-class matrix S~_t - S~_w (S~_t the total covariance shrunk
+    alike) and all d of its generalised eigenvectors against S~_w, normalised U^T S~_w U = I. With all of them
+    U U^T = S~_w^-1, so delta_c is the shrinkage-LDA discriminant x S~_w^-1 mu_c^T - mu_c S~_w^-1 mu_c^T / 2 +
+    log(n_c/n), whatever the between-class matrix; it is computed that way (as -(x - mu_c) S~_w^-1 (x - mu_c)^T / 2,
+    equal up to a constant per sample), in the eigenbasis of S_w (through the n x n Gram matrix when n <= d).
+    sigma_max(S_w) is the exact largest eigenvalue, where the code approximates it by three power iterations.
+
+    lambda depends on the features' scale; with few samples in high dimension lambda reaches its floor, S~_w is
+    nearly singular and the probabilities, hence the score, saturate near 1."""
+    x, y, counts = _check(features, labels, "features")
+    x = x - x.mean(axis=0)
+    rows = np.arange(len(y))
+    probs, shrinkage = _sfda_lda(x, y, counts)
+    confidence = softmax(probs, axis=1)[rows, y][:, None]
+    means = _class_means(x, y, counts)
+    others = (means.sum(axis=0) - means) / (len(counts) - 1)
+    mixed = confidence * x + (1.0 - confidence) * others[y]
+    probs, _ = _sfda_lda(mixed, y, counts, shrinkage)
+    return float(probs[rows, y].mean())
+
+
+# ---- NCTI ----
+
+def _pca(x: np.ndarray, dims: int) -> tuple[np.ndarray, np.ndarray]:
+    """(scores (n, dims), variances (dims,)) of the first ``dims`` principal components of x, variances with the
+    n - 1 denominator, through the smaller Gram matrix of the centred x."""
+    z = x - x.mean(axis=0)
+    n, d = z.shape
+    if n <= d:
+        values, u = eigh(gram(z))
+        values, u = np.clip(values[::-1][:dims], 0.0, None), u[:, ::-1][:, :dims]
+        return u * np.sqrt(values), values / (n - 1)
+    values, v = eigh(gram(z.T))
+    return matmul(z, v[:, ::-1][:, :dims]), np.clip(values[::-1][:dims], 0.0, None) / (n - 1)
+
+
+def _ncti_lda(t: np.ndarray, y: np.ndarray, counts: np.ndarray,
+              shrinkage: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """(class posteriors (n, C), projection (n, r) of the centred t onto r <= C - 1 discriminant directions) of
+    the linear discriminant analysis NCTI fits, computed as scikit-learn's LinearDiscriminantAnalysis (1.9) does:
+
+    - with ``shrinkage`` lambda, its eigen solver: covariance S~_w = (1 - lambda) S_w + lambda tr(S_w)/d I,
+      directions the top C - 1 generalised eigenvectors of (S~_t - S~_w, S~_w), S~_t the total covariance shrunk
+      alike, normalised to U^T S~_w U = I;
+    - without, its SVD solver: covariance S_w, whitened through the singular values of the within-class centred
+      t / std / sqrt(n) (std: the within-class deviation of each column), those below LDA_TOL taken as null;
+      directions those of the class means in the whitened space with singular values above LDA_TOL times the
+      largest. (scikit-learn before 1.2 scaled S_w here by n / (n - C).)
+
+    S_w = sum_c (n_c/n) cov_c. Posteriors: softmax_c of -(t - mu_c)^T S^+ (t - mu_c) / 2 + log(n_c / n), S^+ the
+    (pseudo-)inverse covariance, equal to scikit-learn's up to a constant per sample."""
+    n, dims = t.shape
+    k = len(counts)
+    t = t - t.mean(axis=0)
+    means = _class_means(t, y, counts)
+    tc = t - means[y]
+    if not (tc != 0).any():
+        raise UndefinedScore("the within-class scatter is zero (every class is a single point)")
+    between = matmul(means.T * (counts / n), means)  # S_b (t is centred)
+    if shrinkage is None:
+        std = np.sqrt((tc * tc).mean(axis=0))
+        std[std == 0] = 1.0
+        squares, v = eigh(gram((tc / std).T) / n)
+        keep = np.sqrt(np.clip(squares, 0.0, None)) > LDA_TOL
+        whiten = v[:, keep] / std[:, None] / np.sqrt(squares[keep])
+        spread, directions = eigh(matmul(matmul(whiten.T, between), whiten))
+        useful = spread[::-1] > LDA_TOL**2 * max(spread.max(), 0.0)
+        directions = directions[:, ::-1][:, useful][:, : k - 1]
+    else:
+        values, vectors = eigh(gram(tc.T) / n)
+        values = np.clip(values, 0.0, None)
+        whiten = vectors / np.sqrt((1.0 - shrinkage) * values + shrinkage * float(values.sum()) / dims)
+        shrunk = (1.0 - shrinkage) * between + shrinkage * float(np.trace(between)) / dims * np.eye(dims)
+        _, directions = eigh(matmul(matmul(whiten.T, shrunk), whiten))
+        directions = directions[:, ::-1][:, : k - 1]
+    tw, mw = matmul(t, whiten), matmul(means, whiten)
+    return _posteriors(_squared_distances(tw, mw), counts), matmul(tw, directions)
+
+
+def _nuclear_norm(a: np.ndarray) -> float:
+    """Sum of the singular values of a, from the smaller Gram matrix."""
+    g = gram(a) if a.shape[0] <= a.shape[1] else gram(a.T)
+    values = eigh(g)[0]
+    # eigenvalues within rounding of zero are zero (their square roots would add ~1e-8 of noise each)
+    values = np.where(values > max(a.shape) * np.finfo(np.float64).eps * values.max(initial=0.0), values, 0.0)
+    return float(np.sqrt(values).sum())
+
+
+def ncti_terms(features: np.ndarray, labels: np.ndarray) -> tuple[float, float, float]:
+    """The three raw terms (S_seli, S_ncc, S_vc) of NCTI (Wang et al., "How Far Pre-trained Models Are from Neural
+    Collapse on the Target Dataset Informs their Transferability", ICCV 2023) for one model on one target; see
+    :func:`ncti_combine` for the score, which normalises each term over the candidate models.
+
+    The features are reduced by PCA to their first d' = min(64, d, n - 1) principal components (64 in the paper;
+    fewer where the centred features have no more dimensions), on which a linear discriminant analysis is fitted
+    with shrinkage lambda = exp(-(sum of the first min(32, d') principal variances)), or without shrinkage where
+    lambda <= 1e-10, as scikit-learn's LinearDiscriminantAnalysis (see :func:`_ncti_lda`). Then, with Z the centred
+    projection of the samples onto the LDA's discriminant directions and P the (n, C) matrix of its class posteriors
+    (P_c: the rows of class c):
+
+    - S_seli = ||Z||_* (nuclear norm): the between-class spread in the discriminant space, toward the simplex /
+      SELI geometry of collapse; higher = closer;
+    - S_ncc = (1/n) sum_i P[i, y_i]: the mean true-class probability of the (nearest-class-centre, in the LDA's
+      metric) classifier;
+    - S_vc = log sum_c ||P_c||_*: the within-class variability of the posteriors; lower = more collapsed.
+
+    Choices where the paper leaves room, as in the authors' released code (github.com/BUserName/NCTI, metrics.py
+    NCTI_Score): PCA variances with the n - 1 denominator; the LDA is scikit-learn's, with class frequencies as
+    priors. Here the PCA is exact (scikit-learn's default may pick a randomised solver) and d' is capped at n - 1."""
+    x, y, counts = _check(features, labels, "features")
+    n, d = x.shape
+    t, variances = _pca(x, min(NCTI_PCA_DIM, d, n - 1))
+    shrinkage = math.exp(-float(variances[:NCTI_SHRINKAGE_COMPONENTS].sum()))
+    probs, z = _ncti_lda(t, y, counts, None if shrinkage <= NCTI_MIN_SHRINKAGE else shrinkage)
+    seli = _nuclear_norm(z - z.mean(axis=0))
+    ncc = float(probs[np.arange(n), y].mean())
+    vc = math.log(sum(_nuclear_norm(probs[y == c]) for c in range(len(counts))))
+    return seli, ncc, vc
+
+
+def ncti_combine(terms: np.ndarray) -> np.ndarray:
+    """NCTI scores of m candidate models on one target from their raw :func:`ncti_terms`, an (m, 3) array:
+    S_seli' + S_ncc' - S_vc', each term min-max normalised over the candidates, t' = (t - min t) / (max t - min t)
+    (Wang et al., ICCV 2023). A row with a non-finite term scores NaN and takes no part in the normalisation; a term
+    equal over the remaining rows contributes 0."""
+    terms = np.asarray(terms, dtype=np.float64)
+    if terms.ndim != 2 or terms.shape[1] != len(NCTI_WEIGHTS):
+        raise ValueError(f"terms of shape {terms.shape}: expected (m, {len(NCTI_WEIGHTS)})")
+    scores = np.full(len(terms), np.nan)
+    valid = np.isfinite(terms).all(axis=1)
+    if valid.any():
+        kept = terms[valid]
+        low, span = kept.min(axis=0), kept.max(axis=0) - kept.min(axis=0)
+        normalised = np.where(span > 0, (kept - low) / np.where(span > 0, span, 1.0), 0.0)
+        scores[valid] = (normalised * NCTI_WEIGHTS).sum(axis=1)
+    return scores
+
+
 def _from_probs(score: Callable[[np.ndarray, np.ndarray], float]) -> Callable[..., float]:
     def from_probs(features: np.ndarray, labels: np.ndarray, source_probs: np.ndarray | None) -> float:
         if source_probs is None:
@@ -246,6 +511,8 @@ def _from_features(score: Callable[[np.ndarray, np.ndarray], float]) -> Callable
     return from_features
 
 
+KNN_K = 5  # neighbours of the k-NN probe
+
 SCORES: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]] = {
     "leep": _from_probs(leep),
     "nce": _from_probs(nce),
@@ -253,34 +520,86 @@ SCORES: dict[str, Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]] 
     "hscore_shrunk": _from_features(hscore_shrunk),
     "logme": _from_features(logme),
     "transrate": _from_features(transrate),
+    "knn": _from_features(lambda x, y: knn_loo(x, y, KNN_K)),
+    "sfda": _from_features(sfda),
 }
 
 
+@dataclass(frozen=True)
+class PoolScore:
+    """A score whose value for one expert depends on the other candidates (NCTI's min-max normalisation over the
+    pool): the transfer stage stores each pair's raw ``terms`` (columns ``pool_<name>_<term>``), and the selection
+    combines them (``combine``) over each target's candidate pool, so that a pool changed by resampling experts gets its
+    own normalisation."""
+
+    terms: Callable[[np.ndarray, np.ndarray], tuple[float, ...]]
+    term_names: tuple[str, ...]
+    combine: Callable[[np.ndarray], np.ndarray]  # (m candidates, terms) -> m scores, NaN rows NaN
+
+    def columns(self, name: str) -> list[str]:
+        """The transfer.parquet columns of the score's raw terms."""
+        return [f"{POOL_PREFIX}{name}_{term}" for term in self.term_names]
+
+
+POOL_PREFIX = "pool_"
+POOL_SCORES: dict[str, PoolScore] = {
+    "ncti": PoolScore(ncti_terms, ("seli", "ncc", "vc"), ncti_combine),
+}
+SCORE_NAMES = (*SCORES, *POOL_SCORES)  # every per-expert score the config may name
+
+
+def _undefined(name: str, where: str, err: Exception) -> None:
+    warnings.warn(f"{name} is undefined for {where or 'these inputs'}: {err}; NaN", RuntimeWarning, stacklevel=3)
+
+
 def compute_scores(names: list[str], features: np.ndarray, labels: np.ndarray, source_probs: np.ndarray | None,
-                   where: str = "") -> dict[str, float]:
-    """{name: score} for the named scores; a score undefined on these inputs is NaN, with a RuntimeWarning naming
-    ``where`` (e.g. "expert X on task Y") and the reason."""
-    unknown = [name for name in names if name not in SCORES]
+                   where: str = "") -> dict[str, float | tuple[float, ...]]:
+    """{name: score} for the named scores, {name: raw terms} for a pool score (see :class:`PoolScore`); a score
+    undefined on these inputs is NaN (every term NaN), with a RuntimeWarning naming ``where`` (e.g. "expert X on
+    task Y") and the reason."""
+    unknown = [name for name in names if name not in SCORE_NAMES]
     if unknown:
         raise ValueError(f"unknown transferability score(s) {', '.join(map(repr, unknown))}; "
-                         f"known: {', '.join(SCORES)}")
-    scores = {}
+                         f"known: {', '.join(SCORE_NAMES)}")
+    scores: dict[str, float | tuple[float, ...]] = {}
     for name in names:
+        if name in POOL_SCORES:
+            pool = POOL_SCORES[name]
+            try:
+                terms = tuple(float(v) for v in pool.terms(features, labels))
+                if not np.isfinite(terms).all():
+                    raise UndefinedScore(f"non-finite terms {terms}")
+            except (UndefinedScore, np.linalg.LinAlgError) as err:
+                _undefined(name, where, err)
+                terms = (float("nan"),) * len(pool.term_names)
+            scores[name] = terms
+            continue
         try:
             value = float(SCORES[name](features, labels, source_probs))
             if not np.isfinite(value):
                 raise UndefinedScore(f"non-finite value {value}")
         except (UndefinedScore, np.linalg.LinAlgError) as err:
-            warnings.warn(f"{name} is undefined for {where or 'these inputs'}: {err}; NaN", RuntimeWarning,
-                          stacklevel=2)
+            _undefined(name, where, err)
             value = float("nan")
         scores[name] = value
     return scores
 
 
+def score_columns(names: list[str], values: dict[str, float | tuple[float, ...]]) -> dict[str, float]:
+    """transfer.parquet's columns of computed scores: ``score_<name>``, and ``pool_<name>_<term>`` per raw term."""
+    columns: dict[str, float] = {}
+    for name in names:
+        if name in POOL_SCORES:
+            columns.update(zip(POOL_SCORES[name].columns(name), values[name]))
+        else:
+            columns[SCORE_PREFIX + name] = float(values[name])
+    return columns
+
+
 def expert_scores(net, features, labels: np.ndarray, names: list[str], device, where: str) -> dict[str, float]:
-    """``score_<name>`` of each transferability score in ``names`` from an expert's training-split features and its
-    own head's softmax on them (LEEP, NCE); an undefined score is NaN, with a warning naming ``where``."""
+    """The columns (:func:`score_columns`) of each transferability score in ``names`` from an expert's
+    training-split features and its own head's softmax on them (LEEP, NCE); an undefined score is NaN, with a
+    warning naming ``where``."""
     import torch
 
     if not names:
@@ -288,4 +607,4 @@ def expert_scores(net, features, labels: np.ndarray, names: list[str], device, w
     with torch.inference_mode():
         probs = torch.softmax(net.forward_head(features.to(device, torch.float32)).double(), 1).cpu().numpy()
     values = compute_scores(list(names), features.numpy(), np.asarray(labels), probs, where=where)
-    return {SCORE_PREFIX + name: float(values[name]) for name in names}
+    return score_columns(list(names), values)
