@@ -55,7 +55,8 @@ LEVELS = ["domain", "clade", "order"]
 
 # the selectors compared pairwise in the claims (the per-expert scores and two-stage ones are in the table)
 HEADLINE = ["task2vec.asym", "task2vec.sym", "task2vec_mc.asym", "pseudotask.asym", "ttk", "model2vec", "domain",
-            "logme", "task2vec.asym>logme@3", "generic", "random"]
+            "logme", "knn", "sfda", "ncti", "task2vec.asym>logme@3", "agnostic.mean_quality", "agnostic.most_images",
+            "generic", "random"]
 RELATIONS = ("sister order", "same domain", "other domain")
 
 
@@ -146,6 +147,7 @@ def seed_report(seed: int, results: Path, wall: float | None) -> dict:
         "summary": summary,
         "comparisons": comparisons,
         "claims": selection_claims(selection),
+        "ranks": selector_ranks(summary),
         "sizes": (int(tasks.n_train.min()), int(tasks.n_train.max())),
         "structure": embedding_structure(results, tasks, selection),
     }
@@ -172,8 +174,32 @@ def across_seeds(reports: list[dict]) -> pd.DataFrame:
             "max": max(means),
             "per_seed": [(float(v.mean_relative_increase), float(v.mean_relative_increase_lo),
                           float(v.mean_relative_increase_hi), int(v.n_targets)) for v in values],
+            "tau": float(np.nanmean([float(v.mean_weighted_tau) for v in values]))
+            if any(np.isfinite(float(v.mean_weighted_tau)) for v in values) else float("nan"),
+            "ranks": [int(r["ranks"][m]) if m in r["ranks"] else None for r in reports],
         })
     return pd.DataFrame(rows)
+
+
+def selector_ranks(summary: pd.DataFrame) -> dict[str, int]:
+    """Rank of each selector (the references oracle and random left out) by mean relative increase, 1 = best; ties
+    by name."""
+    s = summary[(summary.kind != "reference") | (summary.index == "generic")]
+    s = s[s.n_targets > 0].reset_index().sort_values(["mean_relative_increase", "method"], kind="mergesort")
+    return {m: i + 1 for i, m in enumerate(s["method"])}
+
+
+def setup_stability(reports: list[dict]) -> tuple[float, list[float]]:
+    """Agostinelli et al.'s setup-stability score across worlds: the Kendall tau between the selectors' rankings
+    of every two worlds (over the selectors ranked in both), and their mean."""
+    from scipy.stats import kendalltau
+
+    taus = []
+    for i, a in enumerate(reports):
+        for b in reports[i + 1:]:
+            common = sorted(set(a["ranks"]) & set(b["ranks"]))
+            taus.append(float(kendalltau([a["ranks"][m] for m in common], [b["ranks"][m] for m in common]).statistic))
+    return (float(np.mean(taus)) if taus else float("nan")), taus
 
 
 def stable_differences(reports: list[dict], methods: list[str]) -> list[tuple[str, str, str, list[float], str]]:
@@ -228,14 +254,24 @@ def render(reports: list[dict], config_name: str) -> str:
               "its standard deviation and range across them, and each seed's value with its 95 % bootstrap "
               "interval over targets:", "",
               "| method | kind | cost (passes) | mean over seeds | sd across seeds | range | "
-              + " | ".join(f"seed {s} [95% CI]" for s in seeds) + " |",
-              "|---|---|---|---|---|---|" + "---|" * len(seeds)]
+              + " | ".join(f"seed {s} [95% CI]" for s in seeds) + " | rank per seed | weighted tau |",
+              "|---|---|---|---|---|---|" + "---|" * len(seeds) + "---|---|"]
     for row in table.sort_values(["kind", "mean"]).itertuples():
         cells = []
         for mean, lo, hi, n in row.per_seed:
             cells.append(f"{pct(mean)} [{pct(lo)}, {pct(hi)}]" if n else "- (every target skipped)")
+        ranks = ", ".join("-" if r is None else str(r) for r in row.ranks)
+        tau = f"{row.tau:+.2f}" if np.isfinite(row.tau) else "-"
         lines.append(f"| {row.method} | {row.kind} | {row.cost:g} | {pct(row.mean)} | {100 * row.sd:.1f} "
-                     f"| {pct(row.min)} to {pct(row.max)} | " + " | ".join(cells) + " |")
+                     f"| {pct(row.min)} to {pct(row.max)} | " + " | ".join(cells) + f" | {ranks} | {tau} |")
+    stability, taus = setup_stability(reports)
+    lines += ["", f"Rank per seed: the selector's place by mean relative increase among the {len(reports[0]['ranks'])} "
+              "selectors of that world (generic included, oracle and random not). Weighted tau: the mean over seeds "
+              "of the mean per-target weighted Kendall tau between the selector's ranking and the true one "
+              "(`scipy.stats.weightedtau`; 1 = the same order). Setup stability across worlds (Agostinelli et al. "
+              "2022: the Kendall tau between the selectors' rankings of two worlds): "
+              + (f"**{stability:+.2f}** (pairs of seeds: {', '.join(f'{t:+.2f}' for t in taus)})"
+                 if taus else "one world only") + "."]
     present = [m for m in HEADLINE if all(m in r["summary"].index for r in reports)]
     pairs = stable_differences(reports, present)
     stable = [p for p in pairs if p[2] != "not distinguishable"]
