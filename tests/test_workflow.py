@@ -18,7 +18,7 @@ SELECTORS = ["domain", "model2vec", "pseudotask.asym", "pseudotask.sym", "pseudo
              "pseudotask_random.sym", "task2vec.asym", "task2vec.sym", "task2vec_mc.asym", "task2vec_mc.sym",
              "task2vec_random.asym", "task2vec_random.sym", "ttk"]
 # per-expert, from transfer.parquet (ncti from its three raw terms, normalised over each target's candidates)
-SCORES = ["hscore", "hscore_shrunk", "knn", "leep", "logme", "ncti", "nce", "sfda", "transrate"]
+SCORES = ["hscore", "hscore_shrunk", "knn", "leep", "logme", "nce", "ncti", "sfda", "transrate"]
 SCORE_COLUMNS = [f"score_{s}" for s in SCORES if s != "ncti"] + ["pool_ncti_seli", "pool_ncti_ncc", "pool_ncti_vc"]
 AGNOSTIC = ["agnostic.mean_quality", "agnostic.most_images"]  # target-agnostic rankings
 TWO_STAGE = ["domain>logme@1"]  # tiny.yaml's selection.rerank
