@@ -136,6 +136,16 @@ def test_a_per_expert_score_runs_every_expert_as_the_transfer_stage_did(tiny_run
     assert f"logme: running each of {len(got)} experts" in err
     assert all(f"  {e}: logme " in err for e in got.index)  # the time of each expert is printed
 
+    # a pool score: NCTI's raw terms of every expert, min-max normalised over the experts run, as the select stage
+    # normalises the transfer stage's terms over a target's candidates
+    from taskspace.transferability import ncti_combine
+
+    ncti = recommend(tiny_run, folder, method="ncti", threads=1, progress=False).table.set_index("expert")["score"]
+    terms = transfer[transfer.task == TASK].set_index("expert").loc[ncti.index,
+                                                                    ["pool_ncti_seli", "pool_ncti_ncc", "pool_ncti_vc"]]
+    np.testing.assert_allclose(ncti.to_numpy(), ncti_combine(terms.to_numpy(float)), atol=1e-4)
+    assert ncti.max() > ncti.min()
+
     base = recommend(tiny_run, folder, method="domain", progress=False)
     rerank = recommend(tiny_run, folder, method="domain", rerank="logme", shortlist=2, progress=False)
     assert rerank.selector == "domain>logme@2"
