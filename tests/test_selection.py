@@ -445,3 +445,29 @@ def test_every_score_is_in_the_schema_and_the_cli_help():
     assert rerank["items"]["enum"] == list(SCORE_NAMES)
     cli = (Path(__file__).parents[1] / "lib" / "taskspace" / "cli.py").read_text()
     assert f"({', '.join(SCORE_NAMES)})" in cli  # recommend --method's help lists them
+
+
+def test_a_degenerate_embedding_is_undefined_not_a_ranking_of_rounding_noise():
+    """Distances that all agree within float precision (PseudoTask on an untrained probe gave every symmetric
+    distance below 3e-12 on a real meta-task): the method's selectors, both kinds and its two-stage selectors, are
+    undefined on every target, with a warning naming them; a method with a real spread is scored."""
+    rows = [("a", "X", 0.1), ("b", "X", 0.2), ("c", "X", 0.3), ("a", "Y", 0.3), ("b", "Y", 0.2), ("c", "Y", 0.1)]
+    transfer = transfer_table(rows)
+    transfer["score_logme"] = [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]
+    noise = {"a": 1e-12, "b": 3e-12, "c": 2e-12}
+    distances = distance_table(
+        [("flat.sym", e, t, noise[e]) for e in "abc" for t in "XY"]
+        + [("flat.asym", e, t, noise[e] - 0.15 * i) for i, e in enumerate("abc") for t in "XY"]
+        + [("real", e, t, d) for t in "XY" for e, d in zip("abc", (0.3, 0.2, 0.1))]
+    )
+    with pytest.warns(RuntimeWarning, match=r"selector 'flat.sym': its embedding is degenerate here"):
+        selection, summary = score_selection(transfer, distances, rerank=[("flat.asym", "logme", 2)])
+    s = summary.set_index("method")
+    for m in ("flat.sym", "flat.asym", "flat.asym>logme@2"):
+        assert s.loc[m, "n_targets"] == 0 and s.loc[m, "n_skipped"] == 2
+        assert m not in set(selection["method"])
+    assert s.loc["real", "n_targets"] == 2 and s.loc["real", "n_skipped"] == 0
+    # the same method with a spread above float precision is scored
+    distances.loc[distances["method"] == "flat.sym", "distance"] *= 1e6
+    selection, summary = score_selection(transfer, distances)
+    assert summary.set_index("method").loc["flat.sym", "n_targets"] == 2

@@ -72,6 +72,9 @@ SUMMARY_COLUMNS = (
 )
 
 REFERENCE_N_TEST = 10**9
+# an embedding whose distances over a meta-task spread by no more than this is degenerate: its ranking is rounding
+# noise (distances are cosine-like, of order 1; e.g. PseudoTask on an untrained probe: every distance below 3e-12)
+DEGENERATE_SPREAD = 1e-8
 
 
 def _require_columns(df: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
@@ -301,6 +304,24 @@ def _reference_rows(t: pd.DataFrame, cands: pd.DataFrame, opt: pd.DataFrame, gen
     return rows
 
 
+def degenerate_methods(dist: pd.DataFrame, tol: float = DEGENERATE_SPREAD) -> dict[str, float]:
+    """{selector: spread} of the distance selectors whose embedding is degenerate on these distances: the
+    symmetric distances (``<method>.sym``, or the method's only kind) spread by at most ``tol`` (max - min). All
+    kinds of such a method are degenerate: their rankings order rounding noise (the asymmetric kind, the trivial
+    embedding's term)."""
+    out: dict[str, float] = {}
+    bases: dict[str, list[str]] = {}
+    for m in sorted(set(dist["method"])):
+        bases.setdefault(m.rsplit(".", 1)[0] if m.endswith((".sym", ".asym")) else m, []).append(m)
+    for base, selectors in bases.items():
+        ref = f"{base}.sym" if f"{base}.sym" in selectors else selectors[0]
+        values = dist.loc[dist["method"] == ref, "distance"].to_numpy(float)
+        spread = float(np.ptp(values)) if len(values) > 1 else float("inf")
+        if spread <= tol:
+            out.update({m: spread for m in selectors})
+    return out
+
+
 def agnostic_distances(cands: pd.DataFrame, opt: pd.DataFrame, expert_images: dict[str, int] | None = None
                        ) -> pd.DataFrame:
     """The target-agnostic rankings as a long distance table (method, source = expert, target, distance).
@@ -516,6 +537,8 @@ def score_selection(
     Reference methods: oracle (the optimum), random (exact expectation over the candidates: chosen None, mean
     error, mean relative increase, fraction of candidates at the optimum as hit), and generic (only on targets
     with a generic row). The random baseline needs no seed, so seed_free must be True.
+    A distance selector whose embedding is degenerate on these candidates (:func:`degenerate_methods`) makes no
+    choice: a warning names it, and the summary counts every target as skipped.
     Raises ValueError when a candidate lacks a distance row for a method, naming method, target and experts.
     """
     if seed_free is not True:
@@ -533,7 +556,15 @@ def score_selection(
         raise ValueError(f"distance table: method name(s) {taken} are also transfer-table score columns")
     opt = _optimum(cands)
     by_method, skipped = dict(_reference_rows(t, cands, opt, generic)), {}
-    for m in sorted(dist["method"].unique()):
+    candidate_dist = dist.merge(cands[["expert", "target"]].rename(columns={"expert": "source"}),
+                                on=["source", "target"])
+    degenerate = degenerate_methods(candidate_dist)
+    for m, spread in degenerate.items():
+        warnings.warn(f"selector {m!r}: its embedding is degenerate here (the distances between the candidates and "
+                      f"the targets spread by {spread:.2g} in all, within float precision): it ranks rounding noise, "
+                      "and is scored as undefined on every target", RuntimeWarning, stacklevel=2)
+        skipped[m] = int(cands["target"].nunique())
+    for m in sorted(set(dist["method"]) - set(degenerate)):
         by_method[m], _ = _method_rows(m, cands, dist, opt)
     for m in sorted(sdist["method"].unique()):
         by_method[m], gone = _method_rows(m, cands, sdist, opt, undefined_skips=True)
@@ -554,6 +585,9 @@ def score_selection(
             raise ValueError(f"two-stage selector: score {score!r} is not a transfer-table score column; "
                              f"there are {sorted(set(sdist['method']))}")
         name = rerank_name(embedding, score, k)
+        if embedding in degenerate:  # its shortlist would be rounding noise
+            skipped[name] = int(cands["target"].nunique())
+            continue
         by_method[name], gone = _rerank_rows(embedding, score, int(k), cands, both, opt)
         skipped[name] = len(gone)
     rows = [row for method in method_order(by_method, generic) for row in by_method[method]]
