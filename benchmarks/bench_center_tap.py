@@ -6,8 +6,8 @@ A ResNet at 32 px reaches 1 x 1 in its last stage. There oneDNN's AVX2 kernels, 
 (taskspace.numerics), compute the 3 x 3 convolutions' weight gradient with a generic GEMM over nine taps of which
 eight see only padding. ``taskspace.models.CenterTapConv2d`` computes such a layer as the linear map of its centre
 tap (the same function and gradients). For the demo's shapes (a ResNet-18 at 32 px: the experts' training steps,
-batch 32 on one thread; the probe's, batch 64 on two; a Fisher-embedding step, batch 64 on one; and an inference
-pass of the transfer stage, batch 256 on one), each repeat times one median training step of each path in
+batch 32 on one thread; the probe's, batch 64 on two; a forward and backward pass at the Fisher embeddings' batch
+of 64 on one; and an inference pass of the transfer stage, batch 256 on one), each repeat times one median training step of each path in
 alternating order; the table gives the medians over repeats and the ratio centre tap / convolution (below 1: the
 centre tap is faster).
 """
@@ -28,7 +28,7 @@ from taskspace.models import CenterTapConv2d, Network
 SHAPES = [  # (what, batch, threads, train)
     ("expert training step", 32, 1, True),
     ("probe training step", 64, 2, True),
-    ("Fisher-embedding step", 64, 1, True),
+    ("forward and backward pass (the Fisher embeddings' batch)", 64, 1, True),
     ("transfer inference pass", 256, 1, False),
 ]
 
