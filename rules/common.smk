@@ -30,6 +30,7 @@ TASKS = RUN.tasks
 SPLIT_TASKS = RUN.split_tasks  # every task file the run writes
 EXPERT_TASKS = RUN.expert_tasks  # tasks that get an expert
 EXPERTS = RUN.experts
+TRAINED_EXPERTS = RUN.trained_experts  # every replicate of every expert task (experts.replicates)
 META_TASKS = RUN.meta_tasks
 META_TASK_NAMES = RUN.meta_task_names
 TAXONOMY_LEVELS = RUN.taxonomy_levels
@@ -57,6 +58,11 @@ def split_params(wildcards):
 
 def task_file(wildcards):
     return RUN.task_file(wildcards.task)
+
+
+def expert_task_file(wildcards):
+    """The task file of an expert (``{task}``: a task, or a replicate's name)."""
+    return RUN.expert_task_file(wildcards.task)
 
 
 def checkpoint_of(expert):

@@ -1,7 +1,12 @@
+# One job per trained expert: each expert task's replicates (experts.replicates); replicate r >= 1 of task t is the
+# expert t@r<r>, trained on t's task file. The wildcard keeps its name, so replicate 0 is the job, and writes the
+# files, of a run without replicates.
 rule train_expert:
+    wildcard_constraints:
+        task="|".join(map(re.escape, TRAINED_EXPERTS)),
     input:
         probe=RESULTS.probe(),
-        task=task_file,
+        task=expert_task_file,
     output:
         checkpoint=RESULTS.expert(),
         metrics=RESULTS.expert_metrics(),

@@ -1,6 +1,7 @@
 rule score_selection:
     input:
         transfer=RESULTS.transfer(),
+        replicates=RESULTS.transfer_replicates(),
         distances=expand(RESULTS.distances(), method=METHODS),
         tasks=RESULTS.tasks_table(),
     output:

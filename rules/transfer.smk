@@ -34,7 +34,8 @@ rule gather_transfer:
     input:
         expand(RESULTS.transfer_part(), batch=TRANSFER_BATCHES),
     output:
-        RESULTS.transfer(),
+        mean=RESULTS.transfer(),
+        replicates=RESULTS.transfer_replicates(),
     log:
         RESULTS.log("gather_transfer"),
     benchmark:

@@ -103,6 +103,34 @@ def test_removing_a_task_computes_nothing(grown):
         assert sorted(f["domain"]) == ["geometric-c1-o1", "organic-c1-o1"]
 
 
+def test_raising_the_replicates_trains_and_transfers_only_the_new_replicates(grown):
+    before = pd.read_parquet(grown / "results" / "transfer.parquet")
+    _edit(grown, lambda c: c["experts"].__setitem__("replicates", 2))
+    # one new expert per task; 7 experts in 2 transfer jobs; no embedding (replicates change no task's data)
+    assert _planned(grown) == {"train_expert": 3, "transfer_batch": 2, "gather_transfer": 1, "learn_model2vec": 1,
+                               "score_selection": 1, "plot_selection": 1, "all": 1}
+    pairs, embeddings = _run_counting(grown)
+    assert pairs == {(f"{e}@r1", t) for e in TASKS for t in TASKS} and embeddings == set()
+    replicates = pd.read_parquet(grown / "results" / "transfer_replicates.parquet")
+    assert sorted(set(replicates.expert)) == sorted(TASKS + ["generic"])
+    first = replicates[replicates.replicate == 0].drop(columns="replicate").reset_index(drop=True)
+    pd.testing.assert_frame_equal(first, before)  # replicate 0 is the run without replicates, bit for bit
+    second = replicates[replicates.replicate == 1].set_index(["expert", "task"]).test_error
+    assert (second != first.set_index(["expert", "task"]).test_error.loc[second.index]).any()  # another seed
+    mean = pd.read_parquet(grown / "results" / "transfer.parquet").set_index(["expert", "task"]).test_error
+    expected = replicates.groupby(["expert", "task"]).test_error.mean()
+    pd.testing.assert_series_equal(mean, expected.loc[mean.index], check_names=False)
+    summary = pd.read_parquet(grown / "results" / "summary.parquet").set_index("method")
+    assert summary.loc["noise_ceiling", "kind"] == "reference" and summary.loc["noise_ceiling", "n_targets"] == 3
+    # back to one replicate: the batches rerun and compute nothing; the tables are those of the first run
+    _edit(grown, lambda c: c["experts"].__setitem__("replicates", 1))
+    planned = _planned(grown)
+    assert planned["transfer_batch"] == 1 and "train_expert" not in planned
+    assert _run_counting(grown) == (set(), set())
+    pd.testing.assert_frame_equal(pd.read_parquet(grown / "results" / "transfer.parquet"), before)
+    assert "noise_ceiling" not in set(pd.read_parquet(grown / "results" / "summary.parquet").method)
+
+
 def test_changing_the_classifier_penalty_recomputes_every_pair_and_no_embedding(grown):
     _edit(grown, lambda c: c["transfer"].__setitem__("l2", 0.01))
     assert _planned(grown) == {"transfer_batch": 1, "gather_transfer": 1, "learn_model2vec": 1,

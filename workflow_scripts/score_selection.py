@@ -16,4 +16,5 @@ score(
     selection_cfg=snakemake.params.selection,
     scores=list(snakemake.params.scores),
     tasks=snakemake.input.tasks,
+    replicates=snakemake.input.replicates,
 )

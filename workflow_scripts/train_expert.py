@@ -10,7 +10,7 @@ from taskspace.stages import train_expert
 train_expert(
     snakemake.input.probe,
     snakemake.input.task,
-    snakemake.wildcards.task,
+    snakemake.wildcards.task,  # the expert: a task, or a replicate (task@r<r>)
     snakemake.params.experts,
     snakemake.params.seed,
     snakemake.output.checkpoint,

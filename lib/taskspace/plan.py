@@ -155,6 +155,7 @@ class RunPlan:
         from .data import plan_tasks
         from .embeddings import get_method
         from .probes import plan_probe
+        from .replicates import replicate_names, split_replicate
         from .study import batches, expert_tasks, meta_tasks, rerank_selectors, taxonomy_levels, transfer_pairs
 
         self.config = config
@@ -169,6 +170,10 @@ class RunPlan:
             raise ConfigError(f"data.tasks: {GENERIC!r} names the probe used as an expert; rename that task")
         self.expert_tasks = expert_tasks(config, self.tasks, {t: self.specs[t].n_train for t in self.tasks})
         self.experts = self.expert_tasks + [GENERIC]
+        # Every expert trained: each expert task's replicates 0 .. R-1, replicate 0 named after its task (R = 1: the
+        # expert tasks themselves; taskspace.replicates).
+        self.replicates = int(config["experts"]["replicates"])
+        self.trained_experts = replicate_names(self.expert_tasks, self.replicates)
         # The meta-tasks scored (target x expert matrices); only their (expert, target) pairs are computed.
         self.meta_tasks = meta_tasks(config, self.tasks, self.expert_tasks)
         self.meta_task_names = [m.name for m in self.meta_tasks]
@@ -178,6 +183,10 @@ class RunPlan:
         self.columns: dict[str, list[str]] = {}
         for expert, task in transfer_pairs(self.meta_tasks, GENERIC):
             self.columns.setdefault(expert, []).append(task)
+        for expert in self.trained_experts:  # each replicate transfers to its task's column of targets
+            task, _ = split_replicate(expert)
+            if task in self.columns:
+                self.columns[expert] = self.columns[task]
         # Jobs cover batches of consecutive experts (transfer) and tasks (embeddings), sized by config["execution"].
         self.transfer_batches = batches(sorted(self.columns), config["execution"]["experts_per_transfer_job"])
         self.embed_batches = batches(self.tasks, config["execution"]["tasks_per_embed_job"])
@@ -198,6 +207,13 @@ class RunPlan:
     @staticmethod
     def task_file(task: str) -> str:
         return RESULTS.task(task)
+
+    @staticmethod
+    def expert_task_file(expert: str) -> str:
+        """The task file an expert (any replicate) is trained on."""
+        from .replicates import split_replicate
+
+        return RESULTS.task(split_replicate(expert)[0])
 
     @staticmethod
     def checkpoint_of(expert: str) -> str:
@@ -240,9 +256,9 @@ class RunPlan:
         return list(self.probe.classes) if self.probe.classes else None
 
     def expert_params(self) -> dict:
-        """The experts' training config: which tasks get one (experts.tasks) is left out, so listing one more expert
-        trains just that one."""
-        return {k: v for k, v in self.config["experts"].items() if k != "tasks"}
+        """The experts' training config: which tasks get one (experts.tasks) and how many replicates
+        each gets are left out, so listing one more expert, or one more replicate, trains just that one."""
+        return {k: v for k, v in self.config["experts"].items() if k not in ("tasks", "replicates")}
 
     def batch_targets(self, batch: str) -> list[str]:
         """Every task a transfer batch reads (the union of its experts' columns), sorted."""
@@ -320,12 +336,12 @@ class RunPlan:
             out.append(Artifact(RESULTS.probe("random"), "init_random_probe"))
             if self.probe.kind == "source":
                 out.append(Artifact(RESULTS.probe_metrics("random"), "init_random_probe"))
-        for t in self.expert_tasks:
-            out += [Artifact(RESULTS.expert(t), "train_expert", (("task", t),)),
-                    Artifact(RESULTS.expert_metrics(t), "train_expert", (("task", t),))]
+        for e in self.trained_experts:
+            out += [Artifact(RESULTS.expert(e), "train_expert", (("task", e),)),
+                    Artifact(RESULTS.expert_metrics(e), "train_expert", (("task", e),))]
         out += [Artifact(RESULTS.transfer_part(b), "transfer_batch", (("batch", b),))
                 for b in self.transfer_batches]
-        out.append(Artifact(RESULTS.transfer(), "gather_transfer"))
+        out += [Artifact(RESULTS.transfer(), "gather_transfer"), Artifact(RESULTS.transfer_replicates(), "gather_transfer")]
         out += [Artifact(RESULTS.embeddings_part(b), "embed_batch", (("batch", b),)) for b in self.embed_batches]
         out.append(Artifact(RESULTS.embeddings(), "gather_embeddings"))
         out += [Artifact(RESULTS.distances(m), "compute_distances") for m in self.embed_methods]

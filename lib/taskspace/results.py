@@ -76,7 +76,12 @@ class Layout:
         return self._path("transfer", f"part-{batch}.parquet")
 
     def transfer(self) -> str:
+        """The transfer matrix, the mean over the experts' replicates (:mod:`taskspace.replicates`)."""
         return self._path("transfer.parquet")
+
+    def transfer_replicates(self) -> str:
+        """Every replicate's transfer row (a ``replicate`` column)."""
+        return self._path("transfer_replicates.parquet")
 
     def embeddings_part(self, batch: str = "{batch}") -> str:
         return self._path("embeddings", f"part-{batch}.h5")

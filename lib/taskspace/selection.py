@@ -27,7 +27,10 @@ from .uncertainty import BootstrapSettings, bootstrap_interval
 
 ORACLE = "oracle"
 RANDOM = "random"
-REFERENCE_METHODS = (ORACLE, RANDOM)
+# the best expert of one replicate of the experts scored on another (taskspace.replicates): the ground truth's own
+# training noise, which no selector can beat
+NOISE_CEILING = "noise_ceiling"
+REFERENCE_METHODS = (ORACLE, RANDOM, NOISE_CEILING)
 HIT_TOLERANCE = 1e-12
 KINDS = ("reference", "embedding", "per-expert", "two-stage", "target-agnostic")
 # target-agnostic rankings: the same expert order for every target, from the bank alone
@@ -304,6 +307,59 @@ def _reference_rows(t: pd.DataFrame, cands: pd.DataFrame, opt: pd.DataFrame, gen
     return rows
 
 
+def noise_ceiling_rows(replicates: pd.DataFrame, cands: pd.DataFrame, opt: pd.DataFrame) -> list[dict]:
+    """Selection rows of the noise ceiling: per target, the best candidate of replicate a of the experts scored on
+    replicate b, averaged over every ordered pair a != b of replicates; empty with fewer than 2 replicates.
+
+    ``replicates``: transfer rows with a ``replicate`` column (expert, task, replicate, test_error, n_test);
+    ``cands``/``opt``: the candidates and optimum of the replicate mean. Per pair (a, b): relative increase
+    (err_b(best_a) - err_b(best_b)) / max(err_b(best_b), 0.5 / n_test), hit = best_a is optimal on b (so the hit rate
+    is how often the oracle's choice survives a retraining), and the rank agreements of replicate a's errors with
+    replicate b's. chosen_error is the mean of err_b(best_a); optimal_error is the replicate mean's (as for every
+    selector). Ties break by expert name, as for the oracle. A candidate lacking a replicate is an error naming it.
+    """
+    _require_columns(replicates, (*TRANSFER_COLUMNS, "replicate"), "transfer replicates")
+    r = replicates[["expert", "task", "replicate", "test_error", "n_test"]].rename(columns={"task": "target"})
+    r = cands[["expert", "target"]].merge(r, on=["expert", "target"], how="left")
+    if r["replicate"].isna().any():
+        row = r[r["replicate"].isna()].iloc[0]
+        raise ValueError(f"transfer replicates: no row of candidate expert {row['expert']!r} on {row['target']!r}")
+    count = int(r["replicate"].max()) + 1
+    if count < 2:
+        return []
+    rows = []
+    for target, group in r.groupby("target", sort=True):
+        err = group.pivot(index="replicate", columns="expert", values="test_error").sort_index()
+        err = err[sorted(err.columns)]
+        if err.shape[0] != count or err.isna().any().any():
+            lacking = sorted(err.columns[err.isna().any()]) if err.shape[0] == count else sorted(err.columns)
+            raise ValueError(f"transfer replicates: target {target!r} lacks replicates of expert(s) {lacking} "
+                             f"(every candidate needs all {count})")
+        e = err.to_numpy(float)
+        best = e.argmin(axis=1)  # the first minimum: ties by expert name
+        floor = 0.5 / float(group["n_test"].iloc[0])
+        inc, hit, chosen, agree = [], [], [], []
+        for a in range(count):
+            for b in range(count):
+                if a == b:
+                    continue
+                optimal = e[b, best[b]]
+                inc.append((e[b, best[a]] - optimal) / max(optimal, floor))
+                hit.append(float(e[b, best[a]] <= optimal + HIT_TOLERANCE))
+                chosen.append(e[b, best[a]])
+                agree.append(_agreement(e[a], e[b]))
+        o = opt.loc[target]
+        rows.append(_row(NOISE_CEILING, target, None, float(np.mean(chosen)), o) | {
+            "relative_increase": float(np.mean(inc)),
+            "hit": float(np.mean(hit)),
+            "rank_corr": float(np.nanmean([x["rank_corr"] for x in agree])) if any(
+                np.isfinite(x["rank_corr"]) for x in agree) else float("nan"),
+            "weighted_tau": float(np.nanmean([x["weighted_tau"] for x in agree])) if any(
+                np.isfinite(x["weighted_tau"]) for x in agree) else float("nan"),
+        })
+    return rows
+
+
 def degenerate_methods(dist: pd.DataFrame, tol: float = DEGENERATE_SPREAD) -> dict[str, float]:
     """{selector: spread} of the distance selectors whose embedding is degenerate on these distances: the
     symmetric distances (``<method>.sym``, or the method's only kind) spread by at most ``tol`` (max - min). All
@@ -356,11 +412,11 @@ def agnostic_distances(cands: pd.DataFrame, opt: pd.DataFrame, expert_images: di
 
 
 def method_kind(method: str, generic: str = "generic") -> str:
-    """What a selector is: reference (oracle, random, generic), target-agnostic, two-stage, per-expert (a
-    transferability score) or embedding."""
+    """What a selector is: reference (oracle, the noise ceiling, random, generic), target-agnostic, two-stage,
+    per-expert (a transferability score) or embedding."""
     from .transferability import SCORE_NAMES
 
-    if method in (ORACLE, RANDOM, generic):
+    if method in (*REFERENCE_METHODS, generic):
         return "reference"
     if method in AGNOSTIC_METHODS:
         return "target-agnostic"
@@ -373,24 +429,24 @@ def selector_cost(method: str, n_candidates: float, generic: str = "generic") ->
     """Forward passes over a new task's data needed to rank the bank for it: 1 probe pass for an embedding, one
     pass per candidate expert for a per-expert score (and for the oracle, which also trains a classifier on each),
     1 + k for a two-stage selector with a shortlist of k, 0 for the fixed choices (generic, random) and the
-    target-agnostic rankings, which never look at the new task."""
+    target-agnostic rankings, which never look at the new task. The noise ceiling costs what the oracle does."""
     kind = method_kind(method, generic)
     if kind == "embedding":
         return 1.0
     if kind == "two-stage":
         return 1.0 + min(float(method.rsplit("@", 1)[1]), n_candidates)
-    if kind == "per-expert" or method == ORACLE:
+    if kind == "per-expert" or method in (ORACLE, NOISE_CEILING):
         return float(n_candidates)
     return 0.0
 
 
 def method_order(methods: list[str] | set[str] | pd.Index, generic: str = "generic") -> list[str]:
-    """Display order of methods: oracle, embedding methods, per-expert scores, two-stage selectors (each kind by
-    name), generic, random (absent ones skipped)."""
+    """Display order of methods: oracle, the noise ceiling, embedding methods, per-expert scores, two-stage
+    selectors, target-agnostic rankings (each kind by name), generic, random (absent ones skipped)."""
     present = set(methods)
     rank = {k: i for i, k in enumerate(KINDS)}
-    chosen = sorted(present - {ORACLE, RANDOM, generic}, key=lambda m: (rank[method_kind(m, generic)], m))
-    return [m for m in [ORACLE, *chosen, generic, RANDOM] if m in present]
+    chosen = sorted(present - {*REFERENCE_METHODS, generic}, key=lambda m: (rank[method_kind(m, generic)], m))
+    return [m for m in [ORACLE, NOISE_CEILING, *chosen, generic, RANDOM] if m in present]
 
 
 def _selection_frame(rows: list[dict]) -> pd.DataFrame:
@@ -512,6 +568,7 @@ def score_selection(
     rerank: list[tuple[str, str, int]] | None = None,
     bootstrap: dict | None = None,
     expert_images: dict[str, int] | None = None,
+    replicates: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score every method's expert choice on every target; return (selection, summary).
 
@@ -525,6 +582,9 @@ def score_selection(
     counted in the summary's n_skipped. rerank: (embedding method, score, k) two-stage selectors.
     expert_images: {expert: training images of its task}; adds the target-agnostic ``agnostic.most_images``
     beside ``agnostic.mean_quality`` (see :func:`agnostic_distances`), which is always scored.
+    replicates: every replicate's transfer rows (a ``replicate`` column; ``transfer`` is then their mean, see
+    :mod:`taskspace.replicates`); with two or more, the reference ``noise_ceiling`` is scored
+    (:func:`noise_ceiling_rows`).
 
     Targets are the tasks with at least one candidate; candidates for t are the experts e != t, e != generic
     with a transfer row on t. The optimum and every method's choice break ties by expert name.
@@ -556,6 +616,9 @@ def score_selection(
         raise ValueError(f"distance table: method name(s) {taken} are also transfer-table score columns")
     opt = _optimum(cands)
     by_method, skipped = dict(_reference_rows(t, cands, opt, generic)), {}
+    noise = noise_ceiling_rows(replicates, cands, opt) if replicates is not None else []
+    if noise:
+        by_method[NOISE_CEILING] = noise
     candidate_dist = dist.merge(cands[["expert", "target"]].rename(columns={"expert": "source"}),
                                 on=["source", "target"])
     degenerate = degenerate_methods(candidate_dist)

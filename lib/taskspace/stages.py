@@ -260,12 +260,16 @@ def init_random_probe(probe: str, seed: int, output: str, log: str | None = None
 
 
 def train_expert(
-    probe: str, task_file: str, task: str, expert_cfg: dict, seed: int, output: str, metrics: str,
+    probe: str, task_file: str, expert: str, expert_cfg: dict, seed: int, output: str, metrics: str,
     threads: int = 1, log: str | None = None,
 ) -> None:
-    """Fine-tune the probe on one task's training split; keep weights, config, seed and per-epoch metrics."""
+    """Fine-tune the probe on one task's training split; keep weights, config, seed and per-epoch metrics.
+
+    ``expert``: the task's name, or a replicate's (``<task>@r<r>``, :mod:`taskspace.replicates`), whose head and
+    training are seeded from that name."""
     import torch
 
+    from .replicates import split_replicate
     from .seeding import stable_seed
     from .study import ExpertsSettings
     from .training import TrainingSettings, checkpoint, fit, network_from_checkpoint
@@ -276,19 +280,21 @@ def train_expert(
         probe_ckpt = load_checkpoint(probe)
         data, _ = read_task(task_file)
         net = network_from_checkpoint(probe_ckpt)
-        task_seed = stable_seed(seed, "expert", task)
+        task, replicate = split_replicate(expert)
+        task_seed = stable_seed(seed, "expert", expert)
         net.replace_head(len(data.class_names), torch.Generator().manual_seed(task_seed))
         x_tr, y_tr, x_te, y_te = _split_tensors(data, probe_ckpt["normalization"])
         history = fit(net, x_tr, y_tr, train_cfg, task_seed, device, x_te, y_te)
-        say(f"expert {task}: final test accuracy {history[-1]['test_accuracy']:.3f}")
+        say(f"expert {expert}: final test accuracy {history[-1]['test_accuracy']:.3f}")
         df = pd.DataFrame(history, columns=_METRIC_COLUMNS)
-        df.insert(0, "expert", task)
+        df.insert(0, "expert", expert)
+        extra = {"replicate": replicate} if replicate else {}  # replicate 0 as without replicates
         ckpt = checkpoint(
             net.cpu(), role="expert", task=task, classes=list(data.class_names),
             normalization=probe_ckpt["normalization"], resolution=probe_ckpt["resolution"],
-            config=expert_cfg, seed=seed, metrics=_untimed(history),
+            config=expert_cfg, seed=seed, metrics=_untimed(history), **extra,
         )
-        write_table(df, metrics, {"experts": expert_cfg, "seed": seed, "task": task})
+        write_table(df, metrics, {"experts": expert_cfg, "seed": seed, "task": task, **extra})
         save_checkpoint(output, ckpt)
 
 
@@ -401,11 +407,18 @@ def transfer_batch(
         return done
 
 
-def gather_tables(inputs: list[str], output: str, provenance: dict | None = None) -> pd.DataFrame:
-    """Concatenate per-job Parquet tables into one."""
-    df = pd.concat([read_table(p) for p in inputs], ignore_index=True)
-    write_table(df, output, provenance)
-    return df
+def gather_transfer(inputs: list[str], output: str, replicates: str, transfer_cfg: dict) -> pd.DataFrame:
+    """The transfer batches' rows as the matrix with its replicate axis (``replicates``: every replicate's row,
+    :func:`taskspace.replicates.with_replicate_axis`) and as its replicate mean (``output``, which selection is
+    scored against; with one replicate, the batches' rows as they are)."""
+    from .replicates import replicate_count, replicate_mean, with_replicate_axis
+
+    per_replicate = with_replicate_axis(pd.concat([read_table(p) for p in inputs], ignore_index=True))
+    count = replicate_count(per_replicate)
+    write_table(per_replicate, replicates, {"transfer": transfer_cfg, "replicates": count})
+    mean = replicate_mean(per_replicate)
+    write_table(mean, output, {"transfer": transfer_cfg} | ({"replicates": count} if count > 1 else {}))
+    return mean
 
 
 # ---------------------------------------------------------------- embeddings
@@ -576,7 +589,7 @@ def learn_model2vec(
 def score(
     transfer: str, distances: list[str], selection: str, summary: str, meta_tasks: dict | None = None,
     comparisons: str | None = None, selection_cfg: dict | None = None, scores: list[str] | None = None,
-    tasks: str | None = None,
+    tasks: str | None = None, replicates: str | None = None,
 ) -> None:
     """Score every method's choices against the transfer matrix of each meta-task (``selection``/``summary``), and
     compare every two methods on their common targets (``comparisons``).
@@ -585,7 +598,9 @@ def score(
     Within a meta-task, a target's candidates are that meta-task's experts (never its own). ``selection_cfg``: the
     config's ``selection`` section (bootstrap, rerank); ``scores``: the per-expert scores of transfer.parquet
     scored as selectors (None: every score column); ``tasks``: the task table, whose training-image counts rank the
-    experts for the target-agnostic ``agnostic.most_images`` (None: that selector is left out).
+    experts for the target-agnostic ``agnostic.most_images`` (None: that selector is left out); ``replicates``: the
+    matrix with its replicate axis, ``transfer`` being its mean (with two or more replicates the noise ceiling is
+    scored; None: it is not).
     """
     import warnings
 
@@ -595,6 +610,7 @@ def score(
 
     settings = SelectionSettings.from_config(selection_cfg)
     table = read_table(transfer)
+    per_replicate = read_table(replicates) if replicates is not None else None
     dist = pd.concat([read_table(p) for p in distances], ignore_index=True) if distances else None
     images = None
     if tasks is not None:
@@ -610,8 +626,10 @@ def score(
         experts, targets = set(spec["experts"]), set(spec["targets"])
         t = table[(table["expert"].isin(experts | {GENERIC})) & table["task"].isin(targets)]
         d = None if dist is None else dist[dist["source"].isin(experts) & dist["target"].isin(targets)]
+        r = None if per_replicate is None else per_replicate[
+            per_replicate["expert"].isin(experts) & per_replicate["task"].isin(targets)]
         sel, summ = score_selection(t, d, generic=GENERIC, scores=scores, rerank=rerank,
-                                    bootstrap=settings.bootstrap, expert_images=images)
+                                    bootstrap=settings.bootstrap, expert_images=images, replicates=r)
         for row in summ[summ["n_skipped"] > 0].itertuples():
             warnings.warn(f"meta-task {name!r}: {row.method} is undefined on {row.n_skipped} target(s) and made no "
                           "choice there (see the transfer log for which expert and task)", RuntimeWarning)

@@ -25,6 +25,7 @@ class ExpertsSettings(Settings):
     SECTION = "experts"
     tasks: str | list
     min_train_images: int
+    replicates: int
     train: dict
 
 
