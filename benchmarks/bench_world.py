@@ -49,6 +49,7 @@ from taskspace.fidelity import (  # noqa: E402
     taxonomic_distance,
     taxonomy_correlation,
 )
+from taskspace.pooled import draw_means, per_target, world_from_run  # noqa: E402
 from generated import write_block  # noqa: E402  benchmarks/generated.py
 
 LEVELS = ["domain", "clade", "order"]
@@ -151,6 +152,7 @@ def seed_report(seed: int, results: Path, wall: float | None) -> dict:
         "wide": selection.pivot_table(index="target", columns="method", values="relative_increase", aggfunc="first"),
         "sizes": (int(tasks.n_train.min()), int(tasks.n_train.max())),
         "structure": embedding_structure(results, tasks, selection),
+        "world": world_from_run(results, name=f"seed-{seed}", meta_task=meta_task),
     }
 
 
@@ -230,27 +232,33 @@ def stable_differences(reports: list[dict], methods: list[str]) -> list[tuple[st
     return out
 
 
-def pooled_comparisons(reports: list[dict], methods: list[str], references: list[str]) -> list[dict]:
-    """Each selector of ``methods`` against each of ``references``, pooled over the worlds: the per-target paired
-    differences of relative increase (selector - reference; < 0: the selector is better) of every world, their
-    pooled mean with the two-level bootstrap interval (worlds, then targets), the verdict, and the targets a
-    comparison needs for 80 % power at the observed effect."""
-    from taskspace.uncertainty import hierarchical_bootstrap, targets_for_power, verdict
+POOLED_RESAMPLES = 4000
+
+
+def pooled_comparisons(reports: list[dict], pairs: list[tuple[str, str]], draws: pd.DataFrame,
+                       fixed: pd.DataFrame | None = None) -> list[dict]:
+    """Each pair (selector, reference), pooled over the worlds: the mean of the per-target paired differences of
+    relative increase (selector - reference; < 0: the selector is better) over every world's targets, its 95 %
+    interval from the pooled bootstrap (``draws``: :func:`taskspace.pooled.draw_means`, worlds, then the targets
+    and the experts of each), the verdict read from it, the interval with every world's pool of experts kept
+    (``fixed``: worlds and targets resampled only), and the targets a comparison needs for 80 % power at that
+    effect."""
+    from taskspace.fidelity import interval
+    from taskspace.uncertainty import targets_for_power, verdict
 
     rows = []
-    for ref in references:
-        for m in methods:
-            if m == ref:
-                continue
-            groups = [(r["wide"][m] - r["wide"][ref]).dropna().to_numpy(float) for r in reports
-                      if m in r["wide"] and ref in r["wide"]]
-            if len(groups) != len(reports):
-                continue
-            mean, lo, hi = hierarchical_bootstrap(groups, resamples=4000, seed=0)
-            rows.append({"method": m, "reference": ref, "mean": mean, "lo": lo, "hi": hi,
-                         "n": int(sum(len(g) for g in groups)),
-                         "verdict": verdict(m, ref, lo, hi) if np.isfinite(lo) else "not distinguishable",
-                         "needed": targets_for_power(np.concatenate(groups))})
+    for m, ref in pairs:
+        groups = [(r["wide"][m] - r["wide"][ref]).dropna().to_numpy(float) for r in reports
+                  if m in r["wide"] and ref in r["wide"]]
+        if len(groups) != len(reports) or m not in draws or ref not in draws:
+            continue
+        d = np.concatenate(groups)
+        lo, hi = interval((draws[m] - draws[ref]).dropna())
+        fixed_lo, fixed_hi = interval((fixed[m] - fixed[ref]).dropna()) if fixed is not None else (np.nan, np.nan)
+        rows.append({"method": m, "reference": ref, "mean": float(d.mean()), "lo": lo, "hi": hi, "n": len(d),
+                     "verdict": verdict(m, ref, lo, hi), "needed": targets_for_power(d),
+                     "fixed_lo": fixed_lo, "fixed_hi": fixed_hi,
+                     "fixed_verdict": verdict(m, ref, fixed_lo, fixed_hi) if fixed is not None else "-"})
     return rows
 
 
@@ -312,26 +320,65 @@ def render(reports: list[dict], config_name: str) -> str:
     if not stable:
         lines.append("- none")
     references = [m for m in ("agnostic.mean_quality", "generic") if m in present]
-    pooled = pooled_comparisons(reports, present, references)
-    lines += ["", f"Pooled over the {len(reports)} worlds ({sum(len(r['wide']) for r in reports)} targets): each "
-              "selector against the target-agnostic references, the mean paired difference of relative increase "
-              "(selector minus reference, points; < 0: the selector is better) with its 95 % interval from a "
-              "two-level bootstrap (the worlds resampled, then the targets of each), the verdict, and the targets "
-              "a comparison needs to detect that difference with 80 % power (paired, two-sided, 5 %):", "",
-              "| selector | against | pooled difference [95% CI] | verdict | targets | targets for 80 % power |",
-              "|---|---|---|---|---|---|"]
+    worlds = [r["world"] for r in reports]
+    draws = draw_means(worlds, resamples=POOLED_RESAMPLES, seed=0)
+    fixed = draw_means(worlds, resamples=POOLED_RESAMPLES, seed=0, experts=False)
+    pooled = pooled_comparisons(reports, [(m, ref) for ref in references for m in present if m != ref], draws, fixed)
+    n_pooled = sum(len(r["wide"]) for r in reports)
+    lines += ["", f"Pooled over the {len(reports)} worlds ({n_pooled} targets): each selector against the "
+              "target-agnostic references, the mean paired difference of relative increase (selector minus "
+              "reference, points; < 0: the selector is better) with its 95 % interval from a bootstrap of "
+              f"{POOLED_RESAMPLES} draws that resamples the worlds, then the targets of each drawn world and its "
+              "experts, every selector choosing again among the drawn candidates (the oracle, NCTI's normalisation and "
+              "the mean quality recomputed on each pool; `taskspace.pooled`) and the verdict read from it; beside "
+              "them the interval and verdict with each world's pool of experts kept whole (worlds and targets "
+              "resampled only); and the targets a comparison needs to detect that difference with 80 % power "
+              "(paired, two-sided, 5 %). A draw keeps about 63 % of a world's experts, which lowers the oracle and "
+              "so every relative increase, the generic probe's most: an interval with the experts resampled is "
+              "wider and not centred on the full pool's difference.", "",
+              "| selector | against | pooled difference | 95% CI, experts resampled | verdict | 95% CI, pools kept "
+              "| verdict | targets | targets for 80 % power |",
+              "|---|---|---|---|---|---|---|---|---|"]
     for row in pooled:
         needed = "-" if not np.isfinite(row["needed"]) else f"{row['needed']:.0f}"
-        lines.append(f"| {row['method']} | {row['reference']} | {pct(row['mean'])} [{pct(row['lo'])}, "
-                     f"{pct(row['hi'])}] | {row['verdict']} | {row['n']} | {needed} |")
-    lines += ["", "The papers' claims, verdict in each world (from the paired intervals of that world):", ""]
+        lines.append(f"| {row['method']} | {row['reference']} | {pct(row['mean'])} | [{pct(row['lo'])}, "
+                     f"{pct(row['hi'])}] | {row['verdict']} | [{pct(row['fixed_lo'])}, {pct(row['fixed_hi'])}] "
+                     f"| {row['fixed_verdict']} | {row['n']} | {needed} |")
+    every = pooled_comparisons(reports, [(a, b) for i, a in enumerate(present) for b in present[i + 1:]], draws,
+                               fixed)
+    decided = [row for row in every if row["verdict"] != "not distinguishable"]
+    fixed_decided = sum(row["fixed_verdict"] != "not distinguishable" for row in every)
+    lines += ["", f"Every pair of those {len(present)} selectors pooled the same way: {len(decided)} of {len(every)} "
+              f"pairs separate with the experts resampled ({fixed_decided} with each world's pool kept whole). "
+              "Those that separate with the experts resampled (the winner's pooled mean relative increase minus the "
+              "loser's, points [95% CI]; targets for 80 % power):", ""]
+    for row in sorted(decided, key=lambda r: -abs(r["mean"])):
+        sign = 1.0 if row["mean"] < 0 else -1.0
+        winner, loser = (row["method"], row["reference"]) if sign > 0 else (row["reference"], row["method"])
+        lo, hi = sorted((-sign * row["lo"], -sign * row["hi"]))
+        lines.append(f"- {winner} beats {loser}: {pct(-sign * row['mean'])} [{pct(lo)}, {pct(hi)}]; "
+                     f"{row['needed']:.0f} targets")
+    if not decided:
+        lines.append("- none")
+    undecided = sorted((r for r in every if r["verdict"] == "not distinguishable" and np.isfinite(r["needed"])),
+                       key=lambda r: r["needed"])
+    if undecided:
+        lines += ["", f"The undecided pairs would need, for 80 % power at their observed difference: median "
+                  f"{statistics.median(r['needed'] for r in undecided):.0f} targets (from "
+                  f"{undecided[0]['needed']:.0f}, {undecided[0]['method']} against {undecided[0]['reference']}, to "
+                  f"{undecided[-1]['needed']:.0f})."]
+    pooled_claims = {c.text: c for c in selection_claims(per_target(worlds), boot=draws)}
+    lines += ["", f"The papers' claims, pooled over the {len(reports)} worlds (the verdict from the pooled bootstrap "
+              "above), and the verdict in each world alone (from that world's paired intervals over targets):", ""]
     by_text: dict[str, list[str]] = {}
     for r in reports:
         for claim in r["claims"]:
             by_text.setdefault(claim.text, []).append(claim.verdict)
     for text, verdicts in by_text.items():
-        agreed = verdicts[0] if len(set(verdicts)) == 1 else "MIXED"
-        lines.append(f"- {agreed}: {text} (seeds: {', '.join(verdicts)})")
+        claim = pooled_claims.get(text)
+        pooled_verdict = claim.verdict if claim else "-"
+        lines.append(f"- **{pooled_verdict}** pooled: {text} (seeds: {', '.join(verdicts)})"
+                     + (f"; pooled: {claim.evidence}" if claim else ""))
     lines += ["", "What the embeddings see, per seed: Spearman(symmetric distance, taxonomic distance) / mean taxonomic "
               "distance of each task's nearest neighbour / Spearman(Fisher norm, best expert's error); taxonomic "
               "distance 1 = sister orders, 2 = same domain, 3 = other domain:", "",

@@ -1,4 +1,4 @@
-"""Pooled verdicts across worlds: the two-level bootstrap and the targets a comparison needs for 80 % power."""
+"""The targets a comparison needs for 80 % power (the pooled bootstrap: tests/test_pooled_draws.py)."""
 
 from __future__ import annotations
 
@@ -7,39 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from taskspace.uncertainty import bootstrap_interval, hierarchical_bootstrap, targets_for_power
-
-
-def test_hierarchical_bootstrap_pools_the_worlds_and_is_seeded():
-    rng = np.random.default_rng(1)
-    worlds = [rng.normal(0.2, 1.0, 24), rng.normal(0.3, 1.0, 24), rng.normal(0.1, 1.0, 96)]
-    mean, lo, hi = hierarchical_bootstrap(worlds, resamples=2000, seed=0)
-    assert mean == pytest.approx(np.concatenate(worlds).mean())  # every target once: worlds weigh by targets
-    assert lo < mean < hi
-    assert hierarchical_bootstrap(worlds, resamples=2000, seed=0) == (mean, lo, hi)
-    assert hierarchical_bootstrap(worlds, resamples=2000, seed=1) != (mean, lo, hi)
-
-
-def test_worlds_that_disagree_widen_the_interval_beyond_the_flat_bootstrap():
-    """Two worlds whose targets agree within each world but not between them: resampling the targets alone calls
-    the mean sure; resampling the worlds too says the sign is not known."""
-    rng = np.random.default_rng(0)
-    worlds = [1.0 + 0.1 * rng.standard_normal(30), -0.6 + 0.1 * rng.standard_normal(30)]
-    flat_lo, flat_hi = bootstrap_interval(np.concatenate(worlds), resamples=2000, seed=0)
-    _, lo, hi = hierarchical_bootstrap(worlds, resamples=2000, seed=0)
-    assert flat_lo > 0  # the flat bootstrap excludes 0
-    assert lo < 0 < hi  # the pooled one does not
-    assert hi - lo > 3 * (flat_hi - flat_lo)
-
-
-def test_hierarchical_bootstrap_edge_cases():
-    assert hierarchical_bootstrap([np.full(5, 0.25), np.full(3, 0.25)]) == (0.25, 0.25, 0.25)
-    mean, lo, hi = hierarchical_bootstrap([np.array([1.0, np.nan]), np.array([])])
-    assert mean == 1.0 and math.isnan(lo) and math.isnan(hi)
-    one_world = np.linspace(-1, 2, 40)
-    mean, lo, hi = hierarchical_bootstrap([one_world], resamples=4000, seed=0)
-    flat_lo, flat_hi = bootstrap_interval(one_world, resamples=4000, seed=0)
-    assert lo == pytest.approx(flat_lo, abs=0.05) and hi == pytest.approx(flat_hi, abs=0.05)
+from taskspace.uncertainty import targets_for_power
 
 
 def test_targets_for_power_is_the_normal_approximation():

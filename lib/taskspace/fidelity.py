@@ -113,16 +113,19 @@ def _ordering_verdict(intervals: list[tuple[float, float]]) -> str:
     return NOT_DISTINGUISHABLE
 
 
-def selection_claims(selection: pd.DataFrame, generic: str = "generic", resamples: int = 2000, seed: int = 0
-                     ) -> list[Claim]:
+def selection_claims(selection: pd.DataFrame, generic: str = "generic", resamples: int = 2000, seed: int = 0,
+                     boot: pd.DataFrame | None = None) -> list[Claim]:
     """The papers' selection claims checked against a selection table (one meta-task), each verdict read from the
     paired 95% bootstrap intervals over targets (:func:`bootstrap_means`), never from two point estimates.
 
     "A beats B" is REPRODUCED when the interval of mean(A) - mean(B) lies below 0, NOT REPRODUCED when it lies
     above 0, NOT DISTINGUISHABLE when it contains 0. The evidence gives the means (relative error increase, %) and
-    every interval.
+    every interval. ``boot``: the bootstrap distribution of the means to read the intervals from instead (resamples x
+    methods, paired; e.g. the pooled one of :func:`taskspace.pooled.draw_means` over several worlds, whose
+    per-target rows ``selection`` then holds).
     """
-    boot = bootstrap_means(selection, resamples=resamples, seed=seed)
+    if boot is None:
+        boot = bootstrap_means(selection, resamples=resamples, seed=seed)
     s = selection.groupby("method")["relative_increase"].mean() * 100
     claims = []
 

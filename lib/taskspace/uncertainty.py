@@ -116,39 +116,6 @@ def compare_methods(selection: pd.DataFrame, methods: list[str], bootstrap: dict
     return out.astype({"n_targets": int, "wins": int, "ties": int, "losses": int})
 
 
-def hierarchical_bootstrap(groups: list[np.ndarray], resamples: int = 2000, seed: int = 0, level: float = 0.95
-                           ) -> tuple[float, float, float]:
-    """(pooled mean, interval low, interval high) of per-target values from several worlds (``groups``: one array
-    per world), by a two-level percentile bootstrap: each resample draws the worlds with replacement, then the
-    targets of each drawn world with replacement, and takes the mean over every drawn target (worlds weigh by
-    their targets, as in the pooled mean). The interval so carries the spread between worlds as well as between
-    targets: a difference that holds in one world only does not look sure because that world has many targets.
-
-    NaN values are left out; a world with no value is left out; fewer than two values in all give NaN bounds.
-    One world reduces to the ordinary bootstrap over its targets. Seeded: the same groups give the same interval.
-    """
-    worlds = [v[np.isfinite(v)] for v in (np.asarray(g, dtype=float) for g in groups)]
-    worlds = [v for v in worlds if len(v)]
-    pooled = np.concatenate(worlds) if worlds else np.array([])
-    if len(pooled) < 2:
-        return (float(pooled.mean()) if len(pooled) else float("nan")), float("nan"), float("nan")
-    if np.ptp(pooled) == 0:
-        return float(pooled[0]), float(pooled[0]), float(pooled[0])
-    rng = np.random.default_rng(int(seed))
-    sums, counts = np.zeros(int(resamples)), np.zeros(int(resamples))
-    drawn = rng.integers(0, len(worlds), size=(int(resamples), len(worlds)))
-    for w, values in enumerate(worlds):
-        times = (drawn == w).sum(axis=1)  # how often each resample drew world w
-        for b in np.flatnonzero(times):
-            picks = rng.integers(0, len(values), size=(int(times[b]), len(values)))
-            sums[b] += values[picks].sum()
-            counts[b] += picks.size
-    means = sums / counts
-    alpha = (1.0 - float(level)) / 2.0
-    lo, hi = np.quantile(means, [alpha, 1.0 - alpha])
-    return float(pooled.mean()), float(lo), float(hi)
-
-
 def targets_for_power(differences: np.ndarray, power: float = 0.8, alpha: float = 0.05) -> float:
     """Targets a paired comparison needs to detect its observed mean difference with probability ``power`` in a
     two-sided test at level ``alpha``: n = ((z_(1 - alpha/2) + z_power) sd / mean)^2, sd the standard deviation of
