@@ -2,6 +2,7 @@
 study's verdicts are across world seeds.
 
     python benchmarks/bench_world.py [--seeds 0 1 2] [--config config.yaml] [--workdir DIR] [--readme docs/studies.md]
+    python benchmarks/bench_world.py --worlds benchmarks/worlds.yaml ...   (every world of a world list)
     python benchmarks/bench_world.py --reuse --workdir DIR ...   (report the finished runs in DIR/seed-<s>; run the others)
 
 For each seed s, the config with ``data.seed`` and ``seed`` set to s (another world and other training draws) is
@@ -49,7 +50,7 @@ from taskspace.fidelity import (  # noqa: E402
     taxonomic_distance,
     taxonomy_correlation,
 )
-from taskspace.pooled import draw_means, per_target, world_from_run  # noqa: E402
+from taskspace.pooled import WorldRun, draw_means, load_world_list, per_target, world_from_run  # noqa: E402
 from generated import write_block  # noqa: E402  benchmarks/generated.py
 
 LEVELS = ["domain", "clade", "order"]
@@ -129,7 +130,8 @@ def embedding_structure(results: Path, tasks: pd.DataFrame, selection: pd.DataFr
     return out
 
 
-def seed_report(seed: int, results: Path, wall: float | None) -> dict:
+def seed_report(seed: int, results: Path, wall: float | None, name: str | None = None, config: str = "config.yaml"
+                ) -> dict:
     summary = pd.read_parquet(results / "summary.parquet")
     meta_task = summary.meta_task.iloc[0]
     summary = summary[summary.meta_task == meta_task].set_index("method")
@@ -141,6 +143,8 @@ def seed_report(seed: int, results: Path, wall: float | None) -> dict:
     tasks = tasks[tasks.role == "task"]
     return {
         "seed": seed,
+        "name": name or f"seed-{seed}",
+        "config": config,
         "wall": wall,
         "stages": stage_times(results),
         "premise": premise(selection),
@@ -152,7 +156,7 @@ def seed_report(seed: int, results: Path, wall: float | None) -> dict:
         "wide": selection.pivot_table(index="target", columns="method", values="relative_increase", aggfunc="first"),
         "sizes": (int(tasks.n_train.min()), int(tasks.n_train.max())),
         "structure": embedding_structure(results, tasks, selection),
-        "world": world_from_run(results, name=f"seed-{seed}", meta_task=meta_task),
+        "world": world_from_run(results, name=name or f"seed-{seed}", meta_task=meta_task),
     }
 
 
@@ -262,33 +266,37 @@ def pooled_comparisons(reports: list[dict], pairs: list[tuple[str, str]], draws:
     return rows
 
 
-def render(reports: list[dict], config_name: str) -> str:
-    seeds = [r["seed"] for r in reports]
+def render(reports: list[dict]) -> str:
+    names = [r["name"] for r in reports]
     table = across_seeds(reports)
-    n_targets = reports[0]["premise"][0]
-    lines = [f"{config_name} run cold for world seeds {', '.join(map(str, seeds))} (`data.seed` = `seed` = s), "
-             f"{n_targets} targets each, `--cores 2`:", ""]
-    lines += ["| seed | cold wall time | best other expert beats generic | ... by >= 10 % relative "
+    configs = list(dict.fromkeys(r["config"] for r in reports))
+    lines = ["Each world run cold with `--cores 2`, its config with `data.seed` = `seed` = s ("
+             + "; ".join(f"`{c}`: " + ", ".join(f"{r['name']}" for r in reports if r["config"] == c) for c in configs)
+             + "):", ""]
+    lines += ["| world | cold wall time | best other expert beats generic | ... by >= 10 % relative "
               "| mean error: sister-order / same-domain / other-domain experts | task sizes (training images) |",
               "|---|---|---|---|---|---|"]
     for r in reports:
         n, better, clearly = r["premise"]
         rel = r["relations"]
         wall = f"{r['wall']:.0f} s" if r["wall"] is not None else "-"
-        lines.append(f"| {r['seed']} | {wall} | {better} of {n} ({100 * better / n:.0f} %) "
+        lines.append(f"| {r['name']} | {wall} | {better} of {n} ({100 * better / n:.0f} %) "
                      f"| {clearly} of {n} ({100 * clearly / n:.0f} %) "
                      f"| {' / '.join(f'{100 * rel[k]:.1f} %' for k in RELATIONS if k in rel)} "
                      f"| {r['sizes'][0]} to {r['sizes'][1]} |")
-    lines += ["", "Each stage's time in the first seed's run, from its jobs' `benchmark:` files (seconds summed over "
-              "the jobs; two run at once):", "", "| stage | jobs | seconds | longest job |", "|---|---|---|---|"]
-    for row in reports[0]["stages"].itertuples():
-        lines.append(f"| {row.stage} | {row.jobs} | {row.seconds:.1f} | {row.longest:.1f} |")
-    lines += ["", "Mean relative error increase over the best expert (%, lower is better): the mean over the seeds, "
-              "its standard deviation and range across them, and each seed's value with its 95 % bootstrap "
-              "interval over targets:", "",
-              "| method | kind | cost (passes) | mean over seeds | sd across seeds | range | "
-              + " | ".join(f"seed {s} [95% CI]" for s in seeds) + " | rank per seed | weighted tau |",
-              "|---|---|---|---|---|---|" + "---|" * len(seeds) + "---|---|"]
+    for c in configs:
+        first = next(r for r in reports if r["config"] == c)
+        lines += ["", f"Each stage's time in the run of {first['name']} (`{c}`), from its jobs' `benchmark:` files "
+                  "(seconds summed over the jobs; two run at once):", "", "| stage | jobs | seconds | longest job |",
+                  "|---|---|---|---|"]
+        for row in first["stages"].itertuples():
+            lines.append(f"| {row.stage} | {row.jobs} | {row.seconds:.1f} | {row.longest:.1f} |")
+    lines += ["", "Mean relative error increase over the best expert (%, lower is better): the mean over the worlds, "
+              "its standard deviation and range across them, and each world's value with its 95 % bootstrap "
+              "interval over targets (cost: passes over the new task for the first world's pool):", "",
+              "| method | kind | cost (passes) | mean over worlds | sd across worlds | range | "
+              + " | ".join(f"{n} [95% CI]" for n in names) + " | rank per world | weighted tau |",
+              "|---|---|---|---|---|---|" + "---|" * len(names) + "---|---|"]
     for row in table.sort_values(["kind", "mean"]).itertuples():
         cells = []
         for mean, lo, hi, n in row.per_seed:
@@ -298,12 +306,12 @@ def render(reports: list[dict], config_name: str) -> str:
         lines.append(f"| {row.method} | {row.kind} | {row.cost:g} | {pct(row.mean)} | {100 * row.sd:.1f} "
                      f"| {pct(row.min)} to {pct(row.max)} | " + " | ".join(cells) + f" | {ranks} | {tau} |")
     stability, taus = setup_stability(reports)
-    lines += ["", f"Rank per seed: the selector's place by mean relative increase among the {len(reports[0]['ranks'])} "
-              "selectors of that world (generic included, oracle and random not). Weighted tau: the mean over seeds "
+    lines += ["", f"Rank per world: the selector's place by mean relative increase among the {len(reports[0]['ranks'])} "
+              "selectors of that world (generic included, the references not). Weighted tau: the mean over worlds "
               "of the mean per-target weighted Kendall tau between the selector's ranking and the true one "
               "(`scipy.stats.weightedtau`; 1 = the same order). Setup stability across worlds (Agostinelli et al. "
               "2022: the Kendall tau between the selectors' rankings of two worlds): "
-              + (f"**{stability:+.2f}** (pairs of seeds: {', '.join(f'{t:+.2f}' for t in taus)})"
+              + (f"**{stability:+.2f}** (pairs of worlds: {', '.join(f'{t:+.2f}' for t in taus)})"
                  if taus else "one world only") + "."]
     present = [m for m in HEADLINE if all(m in r["summary"].index for r in reports)]
     pairs = stable_differences(reports, present)
@@ -311,8 +319,8 @@ def render(reports: list[dict], config_name: str) -> str:
     mixed = [p for p in pairs if p[2] == "not distinguishable" and "better" in p[4]]
     lines += ["", f"Differences larger than the noise: of the {len(pairs)} pairs of {', '.join(present)}, these "
               f"{len(stable)} have a paired 95 % interval over targets that excludes 0, with the same sign, in every "
-              f"seed (the winner's mean relative increase minus the loser's, in points, per seed); {len(mixed)} more "
-              "differ in some seeds only, the other "
+              f"world (the winner's mean relative increase minus the loser's, in points, per world); {len(mixed)} "
+              "more differ in some worlds only, the other "
               f"{len(pairs) - len(stable) - len(mixed)} in none:", ""]
     for a, b, overall, diffs, _ in stable:
         winner, loser, sign = (a, b, 1.0) if overall == f"{a} better" else (b, a, -1.0)
@@ -377,12 +385,12 @@ def render(reports: list[dict], config_name: str) -> str:
     for text, verdicts in by_text.items():
         claim = pooled_claims.get(text)
         pooled_verdict = claim.verdict if claim else "-"
-        lines.append(f"- **{pooled_verdict}** pooled: {text} (seeds: {', '.join(verdicts)})"
+        lines.append(f"- **{pooled_verdict}** pooled: {text} (worlds: {', '.join(verdicts)})"
                      + (f"; pooled: {claim.evidence}" if claim else ""))
-    lines += ["", "What the embeddings see, per seed: Spearman(symmetric distance, taxonomic distance) / mean taxonomic "
+    lines += ["", "What the embeddings see, per world: Spearman(symmetric distance, taxonomic distance) / mean taxonomic "
               "distance of each task's nearest neighbour / Spearman(Fisher norm, best expert's error); taxonomic "
               "distance 1 = sister orders, 2 = same domain, 3 = other domain:", "",
-              "| method | " + " | ".join(f"seed {s}" for s in seeds) + " |", "|---|" + "---|" * len(seeds)]
+              "| method | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for method in reports[0]["structure"]:
         cells = []
         for r in reports:
@@ -396,6 +404,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--config", type=Path, default=REPO / "config.yaml")
+    parser.add_argument("--worlds", type=Path,
+                        help="a world list (benchmarks/worlds.yaml: configs and their seeds) instead of --config/--seeds")
     parser.add_argument("--workdir", type=Path, help="where the runs go (default: a temporary directory)")
     parser.add_argument("--reuse", action="store_true",
                         help="report a seed's finished run in --workdir instead of running it again")
@@ -404,20 +414,21 @@ def main() -> None:
     parser.add_argument("--block", default="world", help="name of the generated block (default: world)")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="taskspace-world-"))
-    base = yaml.safe_load(args.config.read_text())
+    worlds = load_world_list(args.worlds) if args.worlds else [WorldRun(args.config, s) for s in args.seeds]
     reports = []
-    for seed in args.seeds:
-        run = workdir / f"seed-{seed}"
+    for world in worlds:
+        run = workdir / world.name
         wall_file = run / "wall_seconds.txt"
         if args.reuse and (run / "results" / "summary.parquet").is_file():
             wall = float(wall_file.read_text()) if wall_file.is_file() else None
         else:
-            config = {**base, "seed": seed, "data": {**base.get("data", {}), "seed": seed}}
+            base = yaml.safe_load(world.config.read_text())
+            config = {**base, "seed": world.seed, "data": {**base.get("data", {}), "seed": world.seed}}
             wall = run_cold(run, config)
-            print(f"seed {seed}: cold run {wall:.1f} s", flush=True)
-        reports.append(seed_report(seed, run / "results", wall))
+            print(f"{world.name}: cold run {wall:.1f} s", flush=True)
+        reports.append(seed_report(world.seed, run / "results", wall, world.name, world.config.name))
     walls = [r["wall"] for r in reports if r["wall"] is not None]
-    text = render(reports, f"`{args.config.name}`")
+    text = render(reports)
     print(text)
     if walls:
         print(f"\ncold wall time: median {statistics.median(walls):.1f} s over {len(walls)} runs")

@@ -117,3 +117,27 @@ def test_worlds_that_disagree_widen_the_interval_beyond_the_flat_bootstrap():
     draws = draw_means(worlds, resamples=2000, seed=0, experts=False)
     lo, hi = np.quantile(draws["a"] - draws["b"], [0.025, 0.975])
     assert lo < 0 < hi and lo == pytest.approx(-1.0) and hi == pytest.approx(0.5)
+
+
+def test_the_world_list_names_each_world_and_stops_naming_the_key(tmp_path):
+    from conftest import REPO
+
+    from taskspace.errors import ConfigError
+    from taskspace.pooled import load_world_list
+
+    worlds = load_world_list(REPO / "benchmarks" / "worlds.yaml")
+    assert [w.name for w in worlds] == ["seed-0", "seed-1", "seed-2", "world96-seed-0"]
+    assert all(w.config.is_file() for w in worlds)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "a.yaml").write_text("seed: 0\n")
+    bad = tmp_path / "lists" / "w.yaml"
+    bad.parent.mkdir()
+    for text, key in [("worlds:\n  - config: configs/a.yaml\n", r"worlds\[0\]\.seeds"),
+                      ("worlds:\n  - config: configs/a.yaml\n    seeds: []\n", r"worlds\[0\]\.seeds"),
+                      ("worlds:\n  - {config: configs/a.yaml, seeds: [0]}\n  - {seeds: [1]}\n", r"worlds\[1\]\.config"),
+                      ("worlds:\n  - {config: configs/a.yaml, seeds: [0, 0]}\n", r"worlds\[0\]\.seeds.*twice"),
+                      ("worlds:\n  - {config: configs/b.yaml, seeds: [0]}\n", r"worlds\[0\]\.config.*does not exist"),
+                      ("worlds: []\n", "config key worlds")]:
+        bad.write_text(text)
+        with pytest.raises(ConfigError, match=key):
+            load_world_list(bad)

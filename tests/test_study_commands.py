@@ -37,6 +37,7 @@ PLANNED = {
     "cub_bp_inat.yaml": {"split_task": 50, "train_expert": 50, "transfer_batch": 13, "embed_batch": 13},
     "cars.yaml": {"split_task": 3, "train_expert": 3, "transfer_batch": 1},
     "world_replicates.yaml": {"split_task": 25, "train_expert": 45, "transfer_batch": 12},
+    "world96.yaml": {"split_task": 97, "train_expert": 50, "transfer_batch": 13},
     "paper_scale.yaml": {"split_task": 1460 + 1, "train_expert": 156},  # the tasks and the probe's source task
 }
 

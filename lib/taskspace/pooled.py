@@ -238,3 +238,60 @@ def per_target(worlds: list[World]) -> pd.DataFrame:
                                        "relative_increase": v}))
     table = pd.concat(parts, ignore_index=True)
     return table[np.isfinite(table["relative_increase"])].reset_index(drop=True)
+
+
+@dataclass(frozen=True)
+class WorldRun:
+    """One world of a pooled study: a study config and the seed it is run with (``data.seed`` = ``seed``)."""
+
+    config: Path
+    seed: int
+
+    @property
+    def name(self) -> str:
+        """``seed-<s>`` for the demo's config.yaml, ``<config stem>-seed-<s>`` for another."""
+        return f"seed-{self.seed}" if self.config.name == "config.yaml" else f"{self.config.stem}-seed-{self.seed}"
+
+
+def load_world_list(path: str | Path) -> list[WorldRun]:
+    """The worlds a pooled study runs, from a YAML file ``worlds: [{config: FILE, seeds: [s, ...]}, ...]`` (config
+    paths relative to the file's folder's parent when not absolute, i.e. to the repository for benchmarks/*.yaml).
+    Every entry needs its config and at least one seed; a world listed twice is an error. Errors name the key."""
+    import yaml
+
+    from .errors import ConfigError
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{path}: not a readable world list ({err})") from err
+    entries = data.get("worlds") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{path}: config key worlds: a list of {{config: FILE, seeds: [...]}} entries is needed")
+    root = path.resolve().parent.parent
+    out: list[WorldRun] = []
+    for i, entry in enumerate(entries):
+        key = f"worlds[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{path}: config key {key}: an entry is a mapping {{config: FILE, seeds: [...]}}")
+        unknown = sorted(set(entry) - {"config", "seeds"})
+        if unknown:
+            raise ConfigError(f"{path}: config key {key}: unknown key(s) {unknown}; known: config, seeds")
+        if not isinstance(entry.get("config"), str):
+            raise ConfigError(f"{path}: config key {key}.config: the study config file is missing")
+        seeds = entry.get("seeds")
+        if not isinstance(seeds, list) or not seeds:
+            raise ConfigError(f"{path}: config key {key}.seeds: at least one world seed is needed, got {seeds!r}")
+        if any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in seeds):
+            raise ConfigError(f"{path}: config key {key}.seeds: seeds are non-negative integers, got {seeds!r}")
+        config = Path(entry["config"])
+        config = config if config.is_absolute() else root / config
+        if not config.is_file():
+            raise ConfigError(f"{path}: config key {key}.config: {config} does not exist")
+        for s in seeds:
+            world = WorldRun(config, int(s))
+            if world in out:
+                raise ConfigError(f"{path}: config key {key}.seeds: world {world.name} is listed twice")
+            out.append(world)
+    return out
