@@ -120,7 +120,8 @@ def test_every_generated_block_is_in_the_docs_once():
     """The benchmark scripts rewrite the text between <!-- NAME:begin --> and <!-- NAME:end --> in the page given
     with --readme: each block must exist, closed, exactly once."""
     texts = {p: p.read_text() for p in [README, *PAGES]}
-    for name, page in {"world": "studies.md", "packaged": "studies.md", "durability": "benchmarks.md",
+    for name, page in {"world": "studies.md", "replicates": "studies.md", "packaged": "studies.md",
+                       "durability": "benchmarks.md",
                        "reproducible": "operations.md"}.items():
         begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
         holders = [p.name for p, t in texts.items() if begin in t]
