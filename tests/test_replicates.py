@@ -160,3 +160,13 @@ def test_the_plan_trains_each_replicate_and_transfers_it_to_its_tasks_column(tmp
     assert three.expert_params() == one.expert_params()
     paths = {a.path for a in three.artifacts()}
     assert RESULTS.expert(f"{task}@r2") in paths and RESULTS.transfer_replicates() in paths
+
+
+def test_recommend_ranks_replicate_zero_of_each_expert(tmp_path):
+    from taskspace.recommend import _expert_checkpoints
+
+    folder = tmp_path / "results" / "experts"
+    folder.mkdir(parents=True)
+    for name in ("a", "a@r1", "a@r2", "b", "b@r1"):
+        (folder / f"{name}.pt").write_bytes(b"")
+    assert _expert_checkpoints(tmp_path / "results") == ["a", "b"]

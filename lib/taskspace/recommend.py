@@ -184,9 +184,13 @@ def _resolution(results: Path, probe_ckpt: dict | None = None) -> int:
 
 
 def _expert_checkpoints(results: Path) -> list[str]:
-    """The experts whose checkpoints the run holds, sorted."""
+    """The experts whose checkpoints the run holds, sorted: replicate 0 of each (the others, ``<task>@r<r>``, only
+    measure the ground truth's noise; :mod:`taskspace.replicates`)."""
+    from .replicates import split_replicate
+
     folder = Path(Layout(str(results)).experts())
-    return sorted(p.stem for p in folder.glob("*.pt")) if folder.is_dir() else []
+    names = sorted(p.stem for p in folder.glob("*.pt")) if folder.is_dir() else []
+    return [n for n in names if split_replicate(n)[1] == 0]
 
 
 def _experts(results: Path, embedded: list[str], wanted: list[str] | None) -> list[str]:
