@@ -3,7 +3,7 @@ configs/world_replicates.yaml): how far each expert's transfer errors move when 
 seed, how often the best expert changes, the noise ceiling, and every selector scored against the replicate mean
 and against each single replicate (what a run without replicates would have scored it against).
 
-    python benchmarks/bench_replicates.py RESULTS [--wall SECONDS] [--readme docs/studies.md] [--block replicates]
+    python benchmarks/bench_replicates.py RESULTS [--wall SECONDS [--increment]] [--readme docs/studies.md]
 
 ``--readme PAGE`` rewrites the generated block ``replicates`` of that page.
 """
@@ -79,7 +79,7 @@ def scored_against(results: Path, per_replicate: pd.DataFrame, summary: pd.DataF
     return out
 
 
-def render(results: Path, wall: float | None) -> str:
+def render(results: Path, wall: float | None, increment: bool = False) -> str:
     layout = Layout(str(results))
     per_replicate = read_table(layout.transfer_replicates())
     count = replicate_count(per_replicate)
@@ -95,7 +95,10 @@ def render(results: Path, wall: float | None) -> str:
     n_cands = candidate_table(read_table(layout.transfer())).groupby("target").size()
     lines = [f"A run of `configs/world_replicates.yaml` ({count} replicates of each of the "
              f"{per_replicate[per_replicate.expert != GENERIC].expert.nunique()} experts, {len(n_cands)} targets, "
-             f"meta-task `{meta_task}`)" + (f", {wall / 60:.1f} min with `--cores 2`:" if wall else ":"), ""]
+             f"meta-task `{meta_task}`)"
+             + ((f", run as an increment of the run without replicates (only the new replicates trained and "
+                 f"transferred, every other result reused): {wall / 60:.1f} min with `--cores 2`:" if increment else
+                 f", {wall / 60:.1f} min with `--cores 2`:") if wall else ":"), ""]
     lines += [f"- A candidate's test error moves by a median standard deviation of {100 * spread['noise']:.1f} points "
               f"between replicates; the candidates of a target differ by a median {100 * spread['signal']:.1f} "
               f"points (standard deviation of their mean errors).",
@@ -138,10 +141,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("results", type=Path, help="a finished run's results folder (experts.replicates >= 2)")
     parser.add_argument("--wall", type=float, help="the run's measured wall time in seconds, to state it")
+    parser.add_argument("--increment", action="store_true",
+                        help="--wall is the time of raising experts.replicates on a finished run, not of a cold run")
     parser.add_argument("--readme", type=Path, help="rewrite the generated block of this markdown page")
     parser.add_argument("--block", default="replicates")
     args = parser.parse_args()
-    text = render(args.results, args.wall)
+    text = render(args.results, args.wall, args.increment)
     print(text)
     if args.readme:
         write_block(args.readme, args.block, text)
