@@ -14,7 +14,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from taskspace.io import atomic_path
-from taskspace.selection import ORACLE, RANDOM, candidate_table, method_order
+from taskspace.selection import ORACLE, RANDOM, REFERENCE_METHODS, candidate_table, method_order
 
 METHOD_MARKERS = ("X", "P", "D", "*", "s", "v", "h", "p", "d", "<", ">", "8")
 METHOD_COLORS = ("#d62728", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#2ca02c")
@@ -51,12 +51,13 @@ def plot_selection(
     """Task2Vec Fig. 3: per target, the violin of candidate-expert errors, the generic expert and each method's pick.
 
     Columns follow `order` (default: increasing optimal error); y is test error in percent. Every method of the
-    selection other than oracle, random and generic gets its own marker at its chosen expert's error.
+    selection other than the references (oracle, the noise ceiling, random, generic) gets its own marker at its
+    chosen expert's error.
     """
     targets = _target_order(selection, order)
     cands = candidate_table(transfer, generic)
     generic_error = transfer.loc[transfer["expert"] == generic].set_index("task")["test_error"].astype(float)
-    methods = [m for m in method_order(selection["method"].unique(), generic) if m not in (ORACLE, RANDOM, generic)]
+    methods = [m for m in method_order(selection["method"].unique(), generic) if m not in (*REFERENCE_METHODS, generic)]
 
     width = max(6.0, 0.32 * len(targets) + 2.5)
     fig = Figure(figsize=(width, 5.5))
