@@ -8,6 +8,7 @@ networks) and how old checkpoint files spell its keys. Adding an architecture is
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -169,6 +170,34 @@ register_architecture(Architecture(
     description="units: block1 ... block5 (the conv, BatchNorm and ReLU layers up to each max-pool), pool "
                 "(average pool to 7x7, fc6, fc7: the features are fc7's 4,096 outputs); last block: block5",
 ))
+
+
+# ---------------------------------------------------------------- TensorFlow's 'SAME' padding
+
+
+class SamePadConv2d(nn.Conv2d):
+    """An nn.Conv2d padded as TensorFlow's 'SAME': ceil(side / stride) outputs per side, the zeros split in half
+    with the odd one after (right, bottom), worked out from each input's size.
+
+    EfficientNet's weights were trained so; torch's own padding is symmetric and cannot say it (a 3 x 3 kernel at
+    stride 2 on an even side pads one zero after, none before). The padding happens inside ``_conv_forward``, so a
+    forward hook sees the unpadded input: :meth:`input_padding` tells the Fisher estimators what the kernel met.
+    """
+
+    def input_padding(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(left, right, top, bottom) zeros added to an input of ``height`` x ``width``, in F.pad's order."""
+        pads: list[int] = []
+        for size, k, s, d in ((width, self.kernel_size[1], self.stride[1], self.dilation[1]),
+                              (height, self.kernel_size[0], self.stride[0], self.dilation[0])):
+            total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads += [total // 2, total - total // 2]
+        return tuple(pads)
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        pad = self.input_padding(*input.shape[-2:])
+        if any(pad):
+            input = F.pad(input, pad)
+        return F.conv2d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
 
 
 # ---------------------------------------------------------------- the network
