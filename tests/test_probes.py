@@ -43,10 +43,15 @@ def torch_home(fake_torch_home, monkeypatch) -> tuple[Path, dict]:
 
 def test_constant_table_matches_torchvisions_weights_enums():
     for arch, entry in IMAGENET_WEIGHTS.items():
+        if entry.enum is None:
+            continue
         weights = torchvision.models.get_model_weights(arch).IMAGENET1K_V1
         assert getattr(torchvision.models, entry.enum).IMAGENET1K_V1 is weights
         assert entry.url == weights.url and entry.file_name == weights.url.rsplit("/", 1)[-1]
         assert entry.resolution == weights.transforms().crop_size[0] == 224
+        transforms = weights.transforms()
+        assert entry.normalization == {"mean": list(transforms.mean), "std": list(transforms.std)}
+        assert entry.normalization == IMAGENET_NORMALIZATION
     assert IMAGENET_WEIGHTS["resnet18"].file_name == RESNET18_FILE
 
 
