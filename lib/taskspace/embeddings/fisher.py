@@ -48,7 +48,7 @@ def _unfold(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """
     if isinstance(layer, nn.Linear):
         return x.reshape(x.shape[0], -1, x.shape[-1]).transpose(1, 2)
-    left, right, top, bottom = conv_padding(layer)
+    left, right, top, bottom = conv_padding(layer, x.shape[-2:])
     (kh, kw), (sh, sw), (dh, dw) = layer.kernel_size, layer.stride, layer.dilation
     if (kh, kw) == (1, 1) and left == right == top == bottom == 0:
         return x[:, :, ::sh, ::sw].reshape(x.shape[0], x.shape[1], -1)

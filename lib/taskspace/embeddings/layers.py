@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..models import SamePadConv2d
+
 
 class UnsupportedLayerError(NotImplementedError, TypeError):
     """A layer an estimator cannot cover (its type or its padding mode), named in the message."""
@@ -45,12 +47,16 @@ def _where(layer: nn.Module, name: str | None) -> str:
     return f"a {type(layer).__name__}" if name is None else f"layer {name!r}"
 
 
-def conv_padding(layer: nn.Conv2d) -> tuple[int, int, int, int]:
-    """(left, right, top, bottom) padding of a conv, in F.pad's order (last dimension first), for any padding_mode.
+def conv_padding(layer: nn.Conv2d, size: Sequence[int]) -> tuple[int, int, int, int]:
+    """(left, right, top, bottom) padding of a conv on an input of spatial ``size`` (height, width), in F.pad's order
+    (last dimension first), for any padding_mode.
 
     The amounts torch pads the input by: a 'same' padding splits d (k - 1) per dimension with the odd one on the
-    right or bottom; 'valid' pads nothing.
+    right or bottom; 'valid' pads nothing. A :class:`~taskspace.models.SamePadConv2d` (TensorFlow's 'SAME', which
+    depends on the input's size) pads by its own rule.
     """
+    if isinstance(layer, SamePadConv2d):
+        return layer.input_padding(*size[-2:])
     if isinstance(layer.padding, str):
         if layer.padding == "valid":
             return 0, 0, 0, 0

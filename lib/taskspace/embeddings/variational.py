@@ -129,11 +129,11 @@ def _window_sum(module: nn.Conv2d, sq: torch.Tensor) -> torch.Tensor:
     than zeros pads the squares, which equals squaring the padded input for reflect, replicate and circular modes.
     """
     kernel, padding = module.kernel_size, module.padding
+    pad = conv_padding(module, sq.shape[-2:])
     if module.dilation == (1, 1) and module.padding_mode == "zeros" and isinstance(padding, tuple) and all(
         2 * p <= k for p, k in zip(padding, kernel)
-    ):
+    ) and pad == (padding[1], padding[1], padding[0], padding[0]):
         return F.avg_pool2d(sq, kernel, module.stride, padding, count_include_pad=True, divisor_override=1)
-    pad = conv_padding(module)
     if any(pad):
         sq = F.pad(sq, pad, mode="constant" if module.padding_mode == "zeros" else module.padding_mode)
     if module.dilation == (1, 1):
