@@ -171,6 +171,6 @@ def test_the_recommend_example_is_the_demos_own_output():
     spec = {s.name: s for s in plan_tasks(config["data"])}[task]
     header = re.search(r"task 'my_dataset' \(path/to/my_dataset\): (\d+) images, (\d+) classes", block)
     assert (int(header.group(1)), int(header.group(2))) == (n, len(spec.classes)) and n == per_class * len(spec.classes)
-    ranked = re.findall(r"^\s+(\d+)\s+(\S+)\s+[\d.]+$", block, re.M)
+    ranked = re.findall(r"^\s+(\d+)\s+(\S+)(?:\s+-?[\d.]+)+$", block, re.M)
     assert [int(r) for r, _ in ranked] == list(range(1, len(ranked) + 1)) and len(ranked) >= 3
     assert {e for _, e in ranked} <= set(plan.experts), "the example names experts the demo does not have"

@@ -89,6 +89,17 @@ def test_unlabelled_folder_defaults_to_pseudotask_and_prints_json(tiny_run, tmp_
     assert [e["rank"] for e in out["experts"]] == list(range(1, len(experts) + 1))
 
 
+def test_a_labelled_folder_is_ranked_by_nce_by_default(tiny_run, tmp_path):
+    """The default follows the studies' evidence: NCE for labelled data, as --method nce gives it."""
+    from taskspace.recommend import DEFAULT_SCORE
+
+    folder = export_task(tiny_run, TASK, tmp_path / "new")
+    default = recommend(tiny_run, folder, threads=1, progress=False)
+    explicit = recommend(tiny_run, folder, method="nce", threads=1, progress=False)
+    assert DEFAULT_SCORE == "nce" and default.method == default.selector == "nce"
+    pd.testing.assert_frame_equal(default.table.drop(columns="seconds"), explicit.table.drop(columns="seconds"))
+
+
 def test_console_script_prints_a_table_with_progress(tiny_run, tmp_path):
     folder = export_task(tiny_run, TASK, tmp_path / "birds")
     script = Path(sys.executable).parent / "taskspace"
