@@ -262,8 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("folder", help="the new dataset: FOLDER/<class>/<images>, or FOLDER/<images>")
     p.add_argument("--run", default=".", help="the finished run's working directory (default: .), or its results "
                    "folder")
-    p.add_argument("--method", help="a per-expert score (nce, leep, hscore, hscore_shrunk, logme, transrate, knn, "
-                   "sfda, ncti), which runs every expert on the images, or an embedding method of the run (one probe "
+    p.add_argument("--method", help="a per-expert score "
+                   "(leep, nce, hscore, hscore_shrunk, logme, transrate, knn, sfda, ncti), "
+                   "which runs every expert on the images, or an embedding method of the run (one probe "
                    "pass). Default: nce for a labelled folder, the one selector that beat the generic probe both on "
                    "the embedded worlds and on real images (docs/studies.md); the run's pseudotask for an unlabelled "
                    "one (task2vec with --rerank)")
