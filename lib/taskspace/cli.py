@@ -252,9 +252,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser(
         "recommend",
         help="rank a finished run's experts for a new dataset",
-        description="Embed the images of FOLDER as the run embedded its tasks and print the run's experts ranked by "
-        "the method's distance (best first). FOLDER holds one sub-folder of images per class, or only images "
-        "(unlabelled: use a label-free method such as pseudotask).",
+        description="Rank the run's experts for the images of FOLDER, best first: by a per-expert score (every "
+        "expert runs on the images; NCE by default for a labelled folder) or by an embedding method's distance (the "
+        "images embedded as the run embedded its tasks; PseudoTask by default for an unlabelled folder). FOLDER "
+        "holds one sub-folder of images per class, or only images.",
         epilog="Exit status: 0 the experts are ranked; 2 bad input (not a finished run, a method, score or expert "
         "the run does not have, a folder without images, or without the labels the method needs). 1 is not used: "
         "recommend has no 'no' answer.",
