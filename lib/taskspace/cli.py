@@ -266,9 +266,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--method", help="a per-expert score "
                    "(leep, nce, hscore, hscore_shrunk, logme, transrate, knn, sfda, ncti), "
                    "which runs every expert on the images, or an embedding method of the run (one probe "
-                   "pass). Default: nce for a labelled folder, the one selector that beat the generic probe both on "
-                   "the embedded worlds and on real images (docs/studies.md); the run's pseudotask for an unlabelled "
-                   "one (task2vec with --rerank)")
+                   "pass). Default: nce for a labelled folder (level with logme on the embedded worlds, the only "
+                   "selector that beat the generic probe on real images, where logme is often undefined: "
+                   "docs/studies.md); the run's pseudotask for an unlabelled one (task2vec with --rerank)")
     p.add_argument("--rerank", metavar="SCORE", help="re-rank the --shortlist experts nearest by the embedding with a "
                    "per-expert score (runs only those experts)")
     p.add_argument("--shortlist", type=int, default=5, help="experts --rerank runs (default: 5)")
