@@ -205,7 +205,7 @@ def test_the_packaged_slice_runs_every_stage_on_real_images_and_weights(packaged
 @pytest.mark.workflow
 def test_recommend_ranks_the_slice_experts_for_a_folder_of_real_drawings(packaged_run, tmp_path, capsys):
     """A folder of one task's training images: with the domain embedding (mean probe features) the task's own
-    expert is at distance 0 and ranks first; the default method ranks all five."""
+    expert is at distance 0 and ranks first; the default, NCE for a labelled folder, runs and ranks all five."""
     from PIL import Image
 
     task = "clipart-animals"
@@ -220,5 +220,6 @@ def test_recommend_ranks_the_slice_experts_for_a_folder_of_real_drawings(package
     assert out["experts"][0]["expert"] == task and out["experts"][0]["distance"] < 1e-6
     assert main(["recommend", str(tmp_path / "new"), "--run", str(packaged_run), "--json", "--quiet"]) == 0
     ranked = json.loads(capsys.readouterr().out)
-    assert ranked["selector"] == "task2vec.asym"
+    assert ranked["selector"] == "nce"
     assert sorted(e["expert"] for e in ranked["experts"]) == sorted(SLICE_TASKS)
+    assert all(e["score"] is not None for e in ranked["experts"])  # defined for every expert (JSON null if not)
