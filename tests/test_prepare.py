@@ -230,7 +230,8 @@ def no_leftovers(parent: Path, keep: set[str]) -> None:
 
 
 def test_registry_lists_every_preparer():
-    assert known_preparers() == ["clipart", "emoji", "fashion_mnist", "packaged"]
+    assert known_preparers() == ["animal_mnist", "clipart", "emoji", "fashion_mnist", "openmoji", "packaged", "tuxpaint",
+                                 "wesnoth"]
 
 
 def test_emoji_layout_taxonomy_split_and_counts(node_modules, tmp_path):
