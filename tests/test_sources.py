@@ -552,7 +552,8 @@ def test_combined_plans_the_50_tasks_of_the_published_cub_inat_meta_task(cub_ina
         else:
             assert notes["level"] == ("order" if name.endswith("iformes") else "family")
             assert all(c.startswith("cub/") for c in spec.classes)
-    assert plan["cub-icteridae"].taxonomy == (("order", "Passeriformes"), ("family", "Icteridae"))
+    assert plan["cub-icteridae"].taxonomy == (
+        ("collection", "cub"), ("order", "Passeriformes"), ("family", "Icteridae"))
     assert plan["inat-lepidoptera"].taxonomy[-2:] == (("class", "Insecta"), ("order", "Lepidoptera"))
 
 

@@ -14,9 +14,10 @@ from .selection import spearman
 
 
 def taxonomic_distance(tasks: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
-    """Square (task x task) matrix: how many levels up (``levels`` coarsest first, the task's own level last) the
-    two tasks' common ancestor lies; 0 on the diagonal, len(levels) for tasks sharing no level."""
-    t = tasks.set_index("task")
+    """Square (task x task) matrix: how many levels up (``levels`` coarsest first, the task's own level last; the
+    level ``task`` is the task itself) the two tasks' common ancestor lies; 0 on the diagonal, len(levels) for tasks
+    sharing no level."""
+    t = tasks.set_index("task", drop=False)
     names = list(t.index)
     out = np.zeros((len(names), len(names)), dtype=int)
     for i, a in enumerate(names):

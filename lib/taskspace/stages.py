@@ -712,6 +712,7 @@ def plot(meta_task: str, inputs: dict, outputs: dict, levels: list[str], seed: i
         plot_taxonomy_curve,
     )
     from .plots import plot_selection
+    from .study import group_level
 
     sel, summ, table = read_table(inputs["selection"]), read_table(inputs["summary"]), read_table(inputs["transfer"])
     comp = read_table(inputs["comparisons"])
@@ -725,7 +726,7 @@ def plot(meta_task: str, inputs: dict, outputs: dict, levels: list[str], seed: i
     tasks = sorted(set(spec["targets"]) | set(spec["experts"]))
 
     info = read_table(inputs["tasks"]).set_index("task")
-    level = levels[-2] if len(levels) >= 2 else levels[0] if levels else None
+    level = group_level(levels)
     groups = info.loc[tasks, level].astype(str) if level else pd.Series("all", index=tasks)
 
     plot_selection(table, sel, outputs["violin"], generic=GENERIC)

@@ -144,8 +144,21 @@ def rerank_selectors(rerank_cfg: dict | RerankSettings | None, methods: list[str
 
 
 def taxonomy_levels(specs) -> list[str]:
-    """The taxonomy levels every task has (``TaskSpec.taxonomy``), in the first task's order (coarsest first)."""
+    """The taxonomy levels every task has (``TaskSpec.taxonomy``), in the first task's order (coarsest first): the
+    tasks.parquet columns of the figures' groups and of the taxonomic distance. Where the finest of them is no task's
+    own level (a combined source whose entries group at levels of different names), ``task`` (the task itself) is
+    appended, so that the last level tells tasks apart."""
     if not specs:
         return []
     common = set.intersection(*({level for level, _ in spec.taxonomy} for spec in specs))
-    return [level for level, _ in specs[0].taxonomy if level in common]
+    levels = [level for level, _ in specs[0].taxonomy if level in common]
+    own = {spec.taxonomy[-1][0] for spec in specs if spec.taxonomy}
+    if levels and levels[-1] not in own:
+        levels.append("task")
+    return levels
+
+
+def group_level(levels: list[str]) -> str | None:
+    """The level the figures colour tasks by: the one above the tasks' own (``levels`` coarsest first, as
+    :func:`taxonomy_levels` gives them), the only one where there is one, None where there is none."""
+    return levels[-2] if len(levels) >= 2 else levels[0] if levels else None

@@ -5,6 +5,9 @@ is planned by its own source; its tasks are named ``<prefix>-<task>`` and its cl
 of different entries never share a class. A class name found in more than one entry is allowed (the prefixes keep
 them apart) but warned about and counted per task (``classes_in_other_sources``). A task depends on its own entry
 only (:meth:`CombinedSource.task_config`), so editing one entry never remakes another entry's tasks.
+
+Every task's taxonomy gains the level ``collection`` above its entry's levels, its value the entry's prefix: the
+entries are trees side by side, and the figures and the distance-vs-taxonomy analysis group the tasks by entry.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from .grouping import GroupedPlan, warn
 
 PREFIX = re.compile(r"^[a-z0-9]+$")
 SHARED_KEYS = ("seed", "resolution")  # data keys every entry sees
+COLLECTION = "collection"  # the taxonomy level above every entry's levels; its value is the entry's prefix
 
 
 def combinable_sources() -> list[str]:
@@ -84,6 +88,12 @@ class CombinedSource:
                 warn(f"{entry.key}: class {c!r} is also a class of data.combined.{', '.join(elsewhere[c])} "
                      f"(kept apart as {prefix}/{c})")
             for spec in plan.specs:
+                if any(level == COLLECTION for level, _ in spec.taxonomy):
+                    raise ConfigError(
+                        f"{entry.key}: task {spec.name!r} has a taxonomy level {COLLECTION!r} of its own; "
+                        f"data.combined adds {COLLECTION!r} (the entry's prefix) above every entry's levels, so "
+                        "rename that column of the entry's taxonomy table"
+                    )
                 notes = dict(spec.notes)
                 notes["classes_in_other_sources"] = sum(c in elsewhere for c in spec.classes)
                 notes["entry"] = prefix
@@ -93,6 +103,7 @@ class CombinedSource:
                         spec,
                         name=f"{prefix}-{spec.name}",
                         classes=tuple(f"{prefix}/{c}" for c in spec.classes),
+                        taxonomy=((COLLECTION, prefix),) + spec.taxonomy,
                         source=self.name,
                         notes=tuple(notes.items()),
                     )

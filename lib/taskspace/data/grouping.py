@@ -10,6 +10,11 @@ images. Every skip warns
 Task names are file-safe slugs of the group value (``Passeriformes`` -> ``passeriformes``); the value itself is kept
 as the note ``group``. Subsamples and seeded splits are keyed by (data.seed, class name) only, so a class's images
 never depend on which other classes or tasks exist.
+
+A task's taxonomy (``TaskSpec.taxonomy``) is its value at its own level and at the levels above it. Those are, by
+default, the table's columns left of ``level`` (the table is coarse to fine) that all the task's classes share; a
+source may declare them instead (``Filters.above``, e.g. imagefolder's ``level: [category, collection]``): each must
+then hold one value per value of the level below it, checked over every class of the table.
 """
 
 from __future__ import annotations
@@ -28,6 +33,14 @@ from . import TaskSpec
 from .taxonomy import Taxonomy
 
 _UNSAFE = re.compile(r"[^a-z0-9._-]+")
+
+# columns results/tasks.parquet holds for a task besides its taxonomy levels (stages.tabulate_tasks): a declared
+# level must not take one of these names
+TASK_TABLE_COLUMNS = frozenset({
+    "task", "role", "source", "n_classes", "n_train", "n_test", "resolution", "path", "group", "level", "entry",
+    "entry_source", "dropped_classes", "non_image_files", "unlisted_images", "classes_in_other_sources",
+    "skipped_images", "no_attribute_value", "several_attribute_values",
+})
 
 
 class DataWarning(UserWarning):
@@ -86,7 +99,9 @@ class GroupingSettings(FilterSettings):
 
 @dataclass(frozen=True)
 class Filters:
-    """How classes become tasks (see the module docstring); ``level`` None: the taxonomy's first level."""
+    """How classes become tasks (see the module docstring); ``level`` None: the taxonomy's first level; ``above``
+    None: the levels above a task are the table's columns left of its level that its classes share, else the
+    declared levels above ``level``, finest first."""
 
     level: str | None
     refine: dict
@@ -95,10 +110,13 @@ class Filters:
     min_images: int
     max_train_per_class: int | None
     max_test_per_class: int | None
+    above: tuple[str, ...] | None = None
 
     @classmethod
-    def of(cls, cfg: FilterSettings, key: str, level: str | None, refine: dict) -> Filters:
-        """The filters of a section's settings grouped at ``level`` with ``refine``; ``key`` names the section."""
+    def of(cls, cfg: FilterSettings, key: str, level: str | None, refine: dict,
+           above: tuple[str, ...] | None = None) -> Filters:
+        """The filters of a section's settings grouped at ``level`` with ``refine`` and the declared levels ``above``
+        it; ``key`` names the section."""
         if cfg.max_classes is not None and cfg.max_classes < cfg.min_classes:
             raise ConfigError(f"{key}.max_classes: {cfg.max_classes} is below min_classes={cfg.min_classes}")
         return cls(
@@ -109,6 +127,7 @@ class Filters:
             min_images=cfg.min_images,
             max_train_per_class=cfg.max_train_per_class,
             max_test_per_class=cfg.max_test_per_class,
+            above=None if above is None else tuple(above),
         )
 
 
@@ -197,8 +216,47 @@ def task_names(groups: dict[tuple[str, str], list[str]], tax: Taxonomy) -> dict[
     return names
 
 
-def _taxonomy_pairs(tax: Taxonomy, classes: list[str], level: str) -> tuple[tuple[str, str], ...]:
-    """(level, value) for the task's level and every coarser level (table order) that all its classes share."""
+def check_levels_above(found: Collection, filters: Filters, key: str) -> None:
+    """The declared levels above the tasks (``filters.above``) are columns of the table, none a level ``refine``
+    splits at nor a name tasks.parquet holds already, and each holds one value per value of the level before it
+    (``level`` first), over every class; errors name the key ``<key>.level``, the file and the column."""
+    tax, chain = found.taxonomy, (filters.level, *filters.above)
+    for lev in filters.above:
+        if lev not in tax.levels:
+            raise ConfigError(f"{key}.level: {lev!r} is not a column of {tax.file}; its level columns are "
+                              f"{list(tax.levels)}")
+        if lev in TASK_TABLE_COLUMNS:
+            raise ConfigError(f"{key}.level: {lev!r} (a column of {tax.file}) names a column tasks.parquet holds "
+                              "for every task already; rename the column")
+    for group, lev in filters.refine.items():
+        if lev in filters.above:
+            raise ConfigError(f"{key}.refine.{group}: {lev!r} is listed in {key}.level as a level above the tasks; "
+                              "refine splits a group at a finer level")
+    for finer, coarser in zip(chain, chain[1:]):
+        first: dict[str, tuple[str, str]] = {}  # finer value -> (class, coarser value) of its first class
+        for cls in sorted(found.classes):
+            where, values = tax.rows[cls]
+            value, up = tax.value(cls, finer), values.get(coarser, "")
+            if not up:
+                raise TaskDataError(f"{key}.level: {tax.file}, {where}: class {cls!r} has an empty {coarser!r} "
+                                    f"value; every class needs a value at each level of {key}.level")
+            other, seen = first.setdefault(value, (cls, up))
+            if seen != up:
+                raise TaskDataError(
+                    f"{key}.level: column {coarser!r} of {tax.file} is not constant within {finer} {value!r}: class "
+                    f"{other!r} ({tax.rows[other][0]}) has {seen!r}, class {cls!r} ({where}) has {up!r}; a level "
+                    f"above the tasks must hold one value for all the classes of each {finer}"
+                )
+
+
+def _taxonomy_pairs(tax: Taxonomy, classes: list[str], level: str,
+                    filters: Filters | None = None) -> tuple[tuple[str, str], ...]:
+    """(level, value) for the task's level and every coarser level that all its classes share: the table's columns
+    left of it (table order) or, where ``filters`` declares the levels above, those (coarsest first) then the
+    grouping level and the task's own."""
+    if filters is not None and filters.above is not None:
+        chain = [*reversed(filters.above), filters.level] + ([level] if level != filters.level else [])
+        return tuple((lev, tax.value(classes[0], lev)) for lev in chain)
     pairs = []
     for lev in tax.levels[: tax.levels.index(level) + 1]:
         values = {tax.rows[c][1].get(lev, "") for c in classes}
@@ -211,6 +269,8 @@ def group_tasks(found: Collection, filters: Filters, seed: int, key: str, source
     """The tasks of a collection (see the module docstring); ``key`` is the config key named in errors."""
     tax = found.taxonomy
     groups = group_classes(found, filters, key)
+    if filters.above is not None:
+        check_levels_above(found, filters, key)
     names = task_names(groups, tax)
     plan = GroupedPlan([], {}, [], dict(found.counts))
     for (level, value), classes in groups.items():
@@ -252,7 +312,7 @@ def group_tasks(found: Collection, filters: Filters, seed: int, key: str, source
             classes=tuple(kept),
             n_train=sum(len(m.train) for m in members),
             n_test=sum(len(m.test) for m in members),
-            taxonomy=_taxonomy_pairs(tax, kept, level),
+            taxonomy=_taxonomy_pairs(tax, kept, level, filters),
             source=source,
             notes=(("group", value), ("level", level)) + tuple(sorted(notes.items())),
         )

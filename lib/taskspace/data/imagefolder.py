@@ -7,6 +7,12 @@ they group into tasks. Every taxonomy class needs its folder; folders the taxono
 root, split ``train`` or ``test``; images it does not list are left out and counted as ``unlisted_images``), or else
 a seeded stratified split per class with ``max(1, round(test_fraction * n))`` test images, keyed by
 (data.seed, class) so it never depends on which other classes exist.
+
+``level`` names the column whose values are the tasks, or lists it and then the levels above it, finest first
+(``[category, collection]``): every task records its value at each (columns of results/tasks.parquet, the groups of
+the figures and of the distance-vs-taxonomy analysis), and each must hold one value for all the classes of each value
+of the level before it. A single name keeps the table's order instead: the columns left of it that a task's classes
+share are its levels above.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import TaskDataError
 from . import paths, register_source
 from .filesource import FileSource
-from .grouping import ClassImages, Collection, GroupingSettings, seeded_split, warn
+from .grouping import ClassImages, Collection, Filters, GroupingSettings, seeded_split, warn
 from .images import is_image_file
 from .taxonomy import read_taxonomy
 
@@ -79,6 +85,7 @@ class ImageFolderSettings(GroupingSettings):
 
     SECTION = "data.imagefolder"
 
+    level: str | list[str] | None  # a list: the task level, then the levels above it
     root: str | None
     taxonomy: str | None
     split: str | None
@@ -90,6 +97,12 @@ class ImageFolderSource(FileSource):
     """Folder per class + taxonomy table; see the module docstring."""
 
     SETTINGS = ImageFolderSettings
+
+    def filters(self, cfg: ImageFolderSettings, key: str) -> Filters:
+        """Grouped at ``level`` (its first name where it is a list, the rest being the declared levels above)."""
+        if isinstance(cfg.level, (list, tuple)):
+            return Filters.of(cfg, key, cfg.level[0], cfg.refine, tuple(cfg.level[1:]))
+        return super().filters(cfg, key)
 
     def collect(self, cfg: ImageFolderSettings, key: str, seed: int) -> Collection:
         """The taxonomy's classes with their folders' images, split by the split file or seeded per class."""
