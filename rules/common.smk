@@ -121,6 +121,14 @@ def probe_classes():
     return RUN.probe_classes()
 
 
+def named_probe_file(wildcards):
+    return RUN.named_probe_file(wildcards.probe)
+
+
+def named_probe_params(wildcards):
+    return RUN.named_probe_params(wildcards.probe)
+
+
 def expert_params():
     return RUN.expert_params()
 

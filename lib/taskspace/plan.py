@@ -196,6 +196,17 @@ class RunPlan:
         }
         self.methods = list(self.method_configs)
         self._method = {m: get_method(*self.method_configs[m]) for m in self.methods}
+        # Further embedding probes (embeddings.probes) that some method reads; a name no probe has stops here.
+        declared = config["embeddings"].get("probes") or {}
+        for m in self.methods:
+            kind = self._method[m].probe
+            if kind not in ("pretrained", "random") and kind not in declared:
+                where = (f"embeddings.variants.{m}" if m in config["embeddings"].get("variants", {})
+                         else f"embeddings.{m}")
+                raise ConfigError(f"config key {where}.probe: {kind!r} is neither pretrained, random nor a probe of "
+                                  f"embeddings.probes (declared: {sorted(declared) or 'none'})")
+        self.named_probes = {name: declared[name] for name in
+                             sorted({self._method[m].probe for m in self.methods} - {"pretrained", "random"})}
         # learned from other embeddings and the transfer matrix (MODEL2VEC)
         self.derived_methods = [m for m in self.methods if self._method[m].derived]
         self.embed_methods = [m for m in self.methods if m not in self.derived_methods]
@@ -255,6 +266,19 @@ class RunPlan:
         """The head's class names of a random probe (from the plan); None for the other kinds."""
         return list(self.probe.classes) if self.probe.classes else None
 
+    def named_probe_params(self, name: str) -> dict:
+        """The config that makes the further probe ``name`` (import_named_probe's params)."""
+        from .probes import probe_config
+
+        return probe_config(self.named_probes[name])
+
+    def named_probe_file(self, name: str) -> list[str]:
+        """The checkpoint file the further probe ``name`` is read from (an input of its job), or none."""
+        from .probes import CHECKPOINT, weights_kind
+
+        weights = self.named_probes[name]["weights"]
+        return [weights] if weights_kind(weights) == CHECKPOINT else []
+
     def expert_params(self) -> dict:
         """The experts' training config: which tasks get one (experts.tasks) and how many replicates
         each gets are left out, so listing one more expert, or one more replicate, trains just that one."""
@@ -296,6 +320,9 @@ class RunPlan:
         if rule == "import_probe":
             return {"probe": self.probe_params(), "classes": self.probe_classes(),
                     "resolution": c["data"]["resolution"], "seed": seed, "version": version}
+        if rule == "import_named_probe":
+            return {"probe": self.named_probe_params(w["probe"]), "classes": None,
+                    "resolution": c["data"]["resolution"], "seed": seed, "version": version}
         if rule == "train_expert":
             return {"experts": self.expert_params(), "seed": seed, "version": version}
         if rule == "transfer_batch":
@@ -336,6 +363,7 @@ class RunPlan:
             out.append(Artifact(RESULTS.probe("random"), "init_random_probe"))
             if self.probe.kind == "source":
                 out.append(Artifact(RESULTS.probe_metrics("random"), "init_random_probe"))
+        out += [Artifact(RESULTS.probe(name), "import_named_probe", (("probe", name),)) for name in self.named_probes]
         for e in self.trained_experts:
             out += [Artifact(RESULTS.expert(e), "train_expert", (("task", e),)),
                     Artifact(RESULTS.expert_metrics(e), "train_expert", (("task", e),))]

@@ -119,12 +119,33 @@ def auto_resolution(probe_cfg: dict | ProbeSettings) -> int:
 
 
 def check_probe_config(config: dict) -> None:
-    """Checks of the probe section the schema cannot make; ``data.resolution: auto`` resolved in place.
+    """Checks of the probe section (and of ``embeddings.probes``) the schema cannot make; ``data.resolution: auto``
+    resolved in place.
 
     ``config`` is schema-validated with defaults filled in. A relative checkpoint path is read from the working
     directory (the workflow's ``--directory``).
     """
     probe = config["probe"]
+    _check_weights(probe, "probe")
+    if config["data"]["resolution"] == "auto":
+        config["data"]["resolution"] = auto_resolution(probe)
+    embeddings = config.get("embeddings")
+    for name, section in ((embeddings or {}).get("probes") or {}).items():
+        key = f"embeddings.probes.{name}"
+        section.setdefault("source_classes", None)
+        section.setdefault("normalization", {})
+        section["normalization"].setdefault("mean", list(IMAGENET_MEAN))
+        section["normalization"].setdefault("std", list(IMAGENET_STD))
+        if weights_kind(section["weights"]) not in ("imagenet", CHECKPOINT):
+            raise ConfigError(
+                f"{key}.weights: {section['weights']!r}: a further embedding probe is imported, never trained or "
+                "initialised here; use imagenet or the path of a checkpoint file"
+            )
+        _check_weights(section, key)
+
+
+def _check_weights(probe: dict, key: str) -> None:
+    """A probe section's weights against its head size (``key``: where the section is, for messages)."""
     kind = weights_kind(probe["weights"])
     if kind == CHECKPOINT:
         path = Path(probe["weights"])
@@ -132,21 +153,19 @@ def check_probe_config(config: dict) -> None:
             close = difflib.get_close_matches(probe["weights"], KEYWORDS, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             raise ConfigError(
-                f"probe.weights: {probe['weights']!r}{hint} is not one of {', '.join(KEYWORDS)}, so it names a "
+                f"{key}.weights: {probe['weights']!r}{hint} is not one of {', '.join(KEYWORDS)}, so it names a "
                 f"checkpoint file, and there is no file at {path.resolve()}"
             )
         if probe["source_classes"] is None:
             raise ConfigError(
-                f"probe.source_classes: required when probe.weights is a checkpoint file ({probe['weights']}): "
+                f"{key}.source_classes: required when {key}.weights is a checkpoint file ({probe['weights']}): "
                 "the number of outputs of its classifier head"
             )
     elif kind == "imagenet" and probe["source_classes"] not in (None, IMAGENET_CLASSES):
         raise ConfigError(
-            f"probe.source_classes: {probe['source_classes']} disagrees with probe.weights: imagenet, whose head "
+            f"{key}.source_classes: {probe['source_classes']} disagrees with {key}.weights: imagenet, whose head "
             f"has {IMAGENET_CLASSES} outputs; leave it out"
         )
-    if config["data"]["resolution"] == "auto":
-        config["data"]["resolution"] = auto_resolution(probe)
 
 
 def probe_config(probe_cfg: dict) -> dict:

@@ -56,8 +56,10 @@ class Layout:
         return self._path("tasks.parquet")
 
     def probe(self, kind: str = "pretrained") -> str:
-        """The probe checkpoint an embedding method reads: ``pretrained`` (probe.pt) or ``random`` (its seeded init)."""
-        return self._path("probe", {"pretrained": "probe.pt", "random": "random.pt"}[kind])
+        """The probe checkpoint an embedding method reads: ``pretrained`` (probe.pt), ``random`` (its seeded init)
+        or the name of a further probe (embeddings.probes: named/<name>.pt)."""
+        builtin = {"pretrained": "probe.pt", "random": "random.pt"}
+        return self._path("probe", builtin[kind]) if kind in builtin else self._path("probe", "named", f"{kind}.pt")
 
     def probe_metrics(self, kind: str = "pretrained") -> str:
         return self._path("probe", {"pretrained": "metrics.parquet", "random": "random_metrics.parquet"}[kind])
