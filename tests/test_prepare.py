@@ -20,7 +20,7 @@ from taskspace.cli import main
 from taskspace.plan import validate_config
 from taskspace.data import plan_tasks
 from taskspace.data.grouping import DataWarning
-from taskspace.prepare import MissingPackageError, PrepareError, PrepareWarning, known_preparers
+from taskspace.prepare import MissingPackageError, PrepareError, PrepareWarning, get_preparer, known_preparers
 from taskspace.prepare import packages as P
 from taskspace.prepare.run import prepare
 
@@ -230,8 +230,8 @@ def no_leftovers(parent: Path, keep: set[str]) -> None:
 
 
 def test_registry_lists_every_preparer():
-    assert known_preparers() == ["animal_mnist", "clipart", "emoji", "fashion_mnist", "openmoji", "packaged", "tuxpaint",
-                                 "wesnoth"]
+    assert known_preparers() == ["animal_mnist", "clipart", "collections", "emoji", "fashion_mnist", "openmoji",
+                                 "packaged", "tuxpaint", "wesnoth"]
 
 
 def test_emoji_layout_taxonomy_split_and_counts(node_modules, tmp_path):
@@ -611,6 +611,20 @@ def test_packaged_prepares_every_part_and_a_combined_config(node_modules, clipar
     assert sorted(tasks) == ["clipart-animals", "emoji-smileys-emotion", "emoji-travel-places",
                              "fashionmnist-fashion-mnist"]
     assert not prepare("packaged", dest, {}).built
+
+
+def test_collections_reads_every_packaged_collection_side_by_side():
+    from taskspace.prepare.collections import CollectionsPreparer
+    from taskspace.prepare.packaged import PackagedPreparer
+
+    parts = CollectionsPreparer.PARTS
+    assert {k: v for k, v in parts.items() if k in PackagedPreparer.PARTS} == PackagedPreparer.PARTS
+    assert sorted(parts) == sorted(k for k in known_preparers() if k not in ("packaged", "collections"))
+    section = get_preparer("collections").data_config("data/c")
+    assert section["source"] == "combined" and list(section["combined"]) == list(parts.values())
+    for part, prefix in parts.items():  # each entry is that collection's own config snippet, in its folder
+        own = get_preparer(part).data_config(f"data/c/{part}")["imagefolder"]
+        assert section["combined"][prefix] == {"source": "imagefolder", **own}
 
 
 # -------------------------------------------------------------------------------------------------- command line

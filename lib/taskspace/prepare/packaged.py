@@ -22,16 +22,18 @@ class PackagedPreparer(Preparer):
     SPLIT = False
     SUMMARY = "emoji, clipart and fashion_mnist (default options) in DIR/<name>"
 
+    PARTS = PARTS
+
     def locate(self, options: dict) -> list[Package]:
         """Every part's packages (each part reports its own missing ones)."""
-        return [p for part in PARTS for p in get_preparer(part).locate(get_preparer(part).options({}))]
+        return [p for part in self.PARTS for p in get_preparer(part).locate(get_preparer(part).options({}))]
 
     def build(self, options: dict, packages: list[Package], out: Path) -> dict:
         """Prepare each part into its sub-folder; the counts are the parts' counts."""
         from .run import write_prepared
 
         counts = {}
-        for part in PARTS:
+        for part in self.PARTS:
             preparer = get_preparer(part)
             part_options = preparer.options({})
             folder = out / part
@@ -43,7 +45,8 @@ class PackagedPreparer(Preparer):
     def data_config(self, dest: str) -> dict:
         """A ``combined`` source with one imagefolder entry per part."""
         combined = {}
-        for part, prefix in PARTS.items():
+        for part, prefix in self.PARTS.items():
             section = get_preparer(part).data_config(f"{dest}/{part}")
             combined[prefix] = {"source": "imagefolder", **section["imagefolder"]}
         return {"source": "combined", "combined": combined}
+
