@@ -5,7 +5,6 @@ skipped, with the reason, elsewhere)."""
 
 from __future__ import annotations
 
-import csv
 import gzip
 import json
 import shutil
@@ -17,14 +16,12 @@ import pytest
 from PIL import Image
 
 from taskspace.cli import main
-from taskspace.plan import validate_config
-from taskspace.data import plan_tasks
-from taskspace.data.grouping import DataWarning
 from taskspace.prepare import MissingPackageError, PrepareError, PrepareWarning, get_preparer, known_preparers
 from taskspace.prepare import packages as P
 from taskspace.prepare.run import prepare
 
 from packages import ensure_apt, ensure_npm, npm_modules
+from prepared import class_files, pixels, plan, read_csv, record, tree
 
 VENDOR_INDEX = {"apple": 0, "facebook": 1, "google": 2, "twitter": 3}
 GRID = 3  # fixture sheets are GRID x GRID cells
@@ -67,28 +64,14 @@ REAL_FASHION = Path("/usr/share/datasets/fashion-mnist")
 # --------------------------------------------------------------------------------------------------------- helpers
 
 
-def read_csv(path: Path) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
 
 
-def tree(root: Path) -> dict[str, bytes]:
-    """Every file under ``root`` by relative path, with its bytes."""
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def class_files(dest: Path) -> dict[str, list[str]]:
-    images = dest / "images"
-    return {c.name: sorted(f.name for f in c.iterdir()) for c in sorted(images.iterdir())}
 
 
-def record(dest: Path) -> dict:
-    return json.loads((dest / "prepared.json").read_text())
 
 
-def pixels(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img)
 
 
 def cell_colour(vendor: str, x: int, y: int) -> tuple[int, int, int, int]:
@@ -213,12 +196,6 @@ def write_fashion(root: Path) -> Path:
     return root
 
 
-def plan(data: dict) -> dict:
-    """The planned tasks of a validated data config, {name: spec} (the data warnings silenced)."""
-    config = validate_config({"data": data})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)
-        return {s.name: s for s in plan_tasks(config["data"]) if s.role == "task"}
 
 
 def no_leftovers(parent: Path, keep: set[str]) -> None:

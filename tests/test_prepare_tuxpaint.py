@@ -5,24 +5,19 @@ elsewhere)."""
 
 from __future__ import annotations
 
-import csv
-import json
 import shutil
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from taskspace.data import plan_tasks
-from taskspace.data.grouping import DataWarning
-from taskspace.plan import validate_config
 from taskspace.prepare import MissingPackageError, PrepareError, PrepareWarning
 from taskspace.prepare.run import prepare
 from taskspace.prepare.tuxpaint import stamp_key
 
 from packages import ensure_apt
+from prepared import class_files, pixels, plan, read_csv, tree
 
 SIZE = 16
 REAL_STAMPS = Path("/usr/share/tuxpaint/stamps")
@@ -37,33 +32,16 @@ FILES = {
 # --------------------------------------------------------------------------------------------------------- helpers
 
 
-def read_csv(path: Path) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
 
 
-def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def class_files(dest: Path) -> dict[str, list[str]]:
-    return {c.name: sorted(f.name for f in c.iterdir()) for c in sorted((dest / "images").iterdir())}
 
 
-def record(dest: Path) -> dict:
-    return json.loads((dest / "prepared.json").read_text())
 
 
-def pixels(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img)
 
 
-def plan(data: dict) -> dict:
-    config = validate_config({"data": data})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)
-        return {s.name: s for s in plan_tasks(config["data"]) if s.role == "task"}
 
 
 def block(colour: tuple[int, int, int], width: int, height: int, margin: int = 0, mode: str = "RGBA") -> Image.Image:

@@ -5,8 +5,6 @@ once on two folders of the real package (installed when missing where the machin
 
 from __future__ import annotations
 
-import csv
-import json
 import shutil
 import warnings
 from collections import defaultdict
@@ -17,9 +15,6 @@ import pytest
 from PIL import Image
 
 from taskspace.cli import main
-from taskspace.data import plan_tasks
-from taskspace.data.grouping import DataWarning
-from taskspace.plan import validate_config
 from taskspace.prepare import MissingPackageError, PrepareError, PrepareWarning, known_preparers
 from taskspace.prepare.run import prepare
 from taskspace.prepare.wesnoth import (
@@ -33,6 +28,7 @@ from taskspace.prepare.wesnoth import (
 )
 
 from packages import APT, ensure_apt
+from prepared import class_files, pixels, plan_prepared, read_csv, record, tree
 
 REAL_DATA = Path("/usr/share/games/wesnoth/1.16/data")
 MAGENTA = ("F49AC1,3F0016,55002A,690039,7B0045,8C0051,9E005D,B10069,C30074,D6007F,EC008C,EE3D96,EF5BA1,F172AC,"
@@ -88,35 +84,16 @@ def rgb(hex_colour: str) -> tuple[int, int, int]:
     return v >> 16, (v >> 8) & 255, v & 255
 
 
-def read_csv(path: Path) -> list[list[str]]:
-    with open(path, newline="", encoding="utf-8") as fh:
-        return list(csv.reader(fh))
 
 
-def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def class_files(dest: Path) -> dict[str, list[str]]:
-    return {c.name: sorted(f.name for f in c.iterdir()) for c in sorted((dest / "images").iterdir())}
 
 
-def record(dest: Path) -> dict:
-    return json.loads((dest / "prepared.json").read_text())
 
 
-def pixels(path: Path) -> np.ndarray:
-    with Image.open(path) as img:
-        return np.asarray(img)
 
 
-def plan(dest: Path) -> dict:
-    data = {"source": "imagefolder", "imagefolder": {"root": f"{dest}/images", "taxonomy": f"{dest}/taxonomy.csv",
-                                                     "split": f"{dest}/split.csv", "level": "category"}}
-    config = validate_config({"data": data})
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)
-        return {s.name: s for s in plan_tasks(config["data"]) if s.role == "task"}
 
 
 def sprite(n: int, side: int = 6) -> np.ndarray:
@@ -401,7 +378,7 @@ def test_wesnoth_registered_and_planned(wesnoth_root, tmp_path):
     assert {"wesnoth", "animal_mnist"} <= set(known_preparers())
     dest = tmp_path / "wes"
     prepare_fixture(wesnoth_root, dest)
-    tasks = plan(dest)
+    tasks = plan_prepared(dest)
     assert sorted(tasks) == ["drakes", "undead"]  # transport: one class
     assert tasks["drakes"].classes == ("drakes.burner", "drakes.glider")
     assert tasks["undead"].classes == ("undead.ghost", "undead.skeleton")  # soulless, zombie: one image each
@@ -461,4 +438,4 @@ def test_real_wesnoth_two_folders(tmp_path):
     for path, side in split.items():
         by_animation[(path.split("/")[0], animation_name(Path(path).stem))].add(side)
     assert all(len(s) == 1 for s in by_animation.values())
-    assert sorted(plan(dest)) == ["ogres", "trolls"]
+    assert sorted(plan_prepared(dest)) == ["ogres", "trolls"]
