@@ -345,6 +345,39 @@ def test_add_noise_backward_matches_autograd(groups, filters):
     assert torch.autograd.grad(fused(output, norm.detach(), std).sum(), std)[0].shape == std.shape
 
 
+@pytest.mark.parametrize("layer", [nn.Conv2d(6, 6, 3, stride=2, padding=1, groups=6), nn.Conv2d(6, 4, 1)],
+                         ids=["depthwise", "1x1"])
+def test_shortcuts_give_the_general_paths_values_bit_for_bit(layer):
+    # A depthwise layer's sums of one square and a 1x1 layer's windows of one position skip a reduction; values and
+    # gradients are exactly those of the general route (sums of squares per group, then sum pooling), so no
+    # embedding changes.
+    gen = torch.Generator().manual_seed(11)
+    x = torch.randn(2, 6, 7, 7, generator=gen).requires_grad_(True)
+    got = receptive_field_norm(layer, x)
+    upstream = torch.randn(got.shape, generator=gen)
+    blocks = x.detach().unflatten(1, (layer.groups, -1))
+    sq = torch.linalg.vecdot(blocks, blocks, dim=2).requires_grad_(True)
+    want = F.avg_pool2d(sq, layer.kernel_size, layer.stride, layer.padding, divisor_override=1).clamp_min(1e-30).sqrt()
+    assert torch.equal(got, want)
+    grad_sq = torch.autograd.grad(want, sq, upstream)[0]
+    want_grad = (blocks * (2 * grad_sq).unsqueeze(2)).flatten(1, 2)
+    assert torch.equal(torch.autograd.grad(got, x, upstream)[0], want_grad)
+
+
+def test_add_noise_gradient_of_single_filter_maps_is_the_sum_over_one_filter():
+    gen = torch.Generator().manual_seed(12)
+    m, filters, positions = 3, 4, 5
+    output = torch.randn(m, filters, positions, generator=gen, requires_grad=True)
+    norm = (torch.rand(m, filters, positions, generator=gen) + 0.1).requires_grad_(True)
+    std = (torch.rand(filters, generator=gen) + 0.5).requires_grad_(True)
+    eps = torch.randn(m, filters, positions, generator=gen)
+    upstream = torch.randn(m, filters, positions, generator=gen)
+    noisy = _AddNoise.apply(output, norm, std, eps.clone())
+    grad_norm = torch.autograd.grad(noisy, norm, upstream)[0]
+    want = (upstream * (eps * std.detach().view(1, -1, 1))).reshape(m * filters, 1, positions).sum(1)
+    assert torch.equal(grad_norm, want.view(norm.shape))
+
+
 def test_mobilenet_v2_gives_one_positive_value_per_filter():
     torchvision = pytest.importorskip("torchvision")
     torch.manual_seed(0)

@@ -60,13 +60,15 @@ class _SumOfSquares(torch.autograd.Function):
         ctx.dim, ctx.groups = dim, groups
         if groups == 1:
             return torch.linalg.vecdot(x, x, dim=dim).unsqueeze(dim)
+        if groups == x.shape[dim]:  # blocks of one entry (depthwise): each sum is its one square, without a reduction
+            return x * x
         blocks = x.unflatten(dim, (groups, -1))
         return torch.linalg.vecdot(blocks, blocks, dim=dim + 1)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
         (x,) = ctx.saved_tensors
-        if ctx.groups == 1:
+        if ctx.groups == 1 or ctx.groups == x.shape[ctx.dim]:
             return x * (2 * grad), None, None
         blocks = x.unflatten(ctx.dim, (ctx.groups, -1))
         return (blocks * (2 * grad).unsqueeze(ctx.dim + 1)).flatten(ctx.dim, ctx.dim + 1), None, None
@@ -96,9 +98,15 @@ class _AddNoise(torch.autograd.Function):
         norm, std, scaled = ctx.saved_tensors
         m, filters, positions = scaled.shape
         groups = norm.shape[1]
-        # (M * G, Og, P) views: each group's filters next to their shared norm map (G = 1: the tensors themselves)
+        # (M * G, Og, P) views: each group's filters next to their shared norm map (G = 1: the tensors themselves);
+        # the product is written in scaled's contiguous layout, whatever the layout of the incoming gradient
         t = (grad * scaled).reshape(m * groups, filters // groups, positions)
-        grad_norm = t.sum(1).view(norm.shape) if ctx.needs_input_grad[1] else None
+        if not ctx.needs_input_grad[1]:
+            grad_norm = None
+        elif groups == filters:  # one filter per map (depthwise): its term is the map's gradient, nothing to sum
+            grad_norm = t.view(norm.shape)
+        else:
+            grad_norm = t.sum(1).view(norm.shape)
         if ctx.needs_input_grad[2]:
             per_filter = torch.bmm(t, norm.reshape(m * groups, positions, 1))
             grad_std = per_filter.view(m, filters).sum(0) / std
@@ -130,6 +138,8 @@ def _window_sum(module: nn.Conv2d, sq: torch.Tensor) -> torch.Tensor:
     """
     kernel, padding = module.kernel_size, module.padding
     pad = conv_padding(module, sq.shape[-2:])
+    if kernel == (1, 1) and module.stride == (1, 1) and not any(pad):
+        return sq  # each receptive field is one position: the sum is the square itself
     if module.dilation == (1, 1) and module.padding_mode == "zeros" and isinstance(padding, tuple) and all(
         2 * p <= k for p, k in zip(padding, kernel)
     ) and pad == (padding[1], padding[1], padding[0], padding[0]):
