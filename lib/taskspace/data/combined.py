@@ -84,9 +84,15 @@ class CombinedSource:
                 if other != prefix:
                     for c in classes[prefix] & names:
                         elsewhere.setdefault(c, []).append(other)
+            shared: dict[str, list[str]] = {}  # one warning per other entry, naming every class it shares
             for c in sorted(elsewhere):
-                warn(f"{entry.key}: class {c!r} is also a class of data.combined.{', '.join(elsewhere[c])} "
-                     f"(kept apart as {prefix}/{c})")
+                for other in elsewhere[c]:
+                    shared.setdefault(other, []).append(c)
+            for other, names in sorted(shared.items()):
+                listed = ", ".join(map(repr, names[:10])) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+                warn(f"{entry.key}: {'class' if len(names) == 1 else f'{len(names)} classes'} {listed} "
+                     f"{'is' if len(names) == 1 else 'are'} also {'a class' if len(names) == 1 else 'classes'} of "
+                     f"data.combined.{other} (kept apart as {prefix}/<class>)")
             for spec in plan.specs:
                 if any(level == COLLECTION for level, _ in spec.taxonomy):
                     raise ConfigError(
