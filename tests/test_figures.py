@@ -233,3 +233,16 @@ def test_mismatched_inputs_raise(tmp_path):
     with pytest.raises(ValueError, match="finite"):
         tsne_coordinates(vectors().replace(vectors().iloc[0, 0], np.nan))
     assert not out.exists()
+
+
+def test_the_norm_panels_rho_is_the_summarys_spearman_over_finite_pairs():
+    from taskspace.figures import _rank_correlation
+    from taskspace.selection import spearman
+
+    x = np.array([1.0, 2.0, np.nan, 4.0, 3.0, 5.0])
+    y = np.array([2.0, 1.0, 7.0, np.inf, 4.0, 3.0])
+    # finite pairs (1, 2), (2, 1), (3, 4), (5, 3): ranks (1, 2, 3, 4) and (2, 1, 4, 3), rho = 1 - 6 * 4 / 60
+    assert _rank_correlation(x, y) == spearman([1.0, 2.0, 3.0, 5.0], [2.0, 1.0, 4.0, 3.0])
+    assert _rank_correlation(x, y) == pytest.approx(0.6)
+    assert np.isnan(_rank_correlation(np.array([1.0, 2.0, np.nan]), np.array([1.0, 2.0, 3.0])))
+    assert np.isnan(_rank_correlation(np.ones(4), np.arange(4.0)))

@@ -23,9 +23,9 @@ from matplotlib.ticker import NullLocator, PercentFormatter
 from matplotlib.transforms import ScaledTranslation, blended_transform_factory
 from scipy.cluster.hierarchy import dendrogram, linkage
 from scipy.spatial.distance import squareform
-from scipy.stats import spearmanr
 from sklearn.manifold import TSNE
 
+from taskspace.selection import spearman
 from taskspace.plots import EXPERT_COLOR, GENERIC_COLOR, METHOD_COLORS, METHOD_MARKERS, _save_png
 
 KIND_COLORS = {
@@ -394,12 +394,10 @@ def plot_task_maps(vectors: dict[str, pd.DataFrame], groups: pd.Series, path: st
 
 
 def _rank_correlation(x: np.ndarray, y: np.ndarray) -> float:
-    """Spearman rho over finite pairs; NaN with fewer than 3 pairs or a constant side."""
+    """Spearman rho over finite pairs (the one of the summary and the fidelity report, ``selection.spearman``); NaN
+    with fewer than 3 pairs or a constant side."""
     keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(x) < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
-        return float("nan")
-    return float(spearmanr(x, y).statistic)
+    return spearman(x[keep], y[keep])
 
 
 def plot_message(path: str | os.PathLike, title: str, message: str) -> None:
