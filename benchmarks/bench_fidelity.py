@@ -2,6 +2,7 @@
 
     snakemake --cores 2 && python benchmarks/bench_fidelity.py results
     python benchmarks/bench_fidelity.py packaged/results --levels entry group --block packaged --readme docs/studies.md
+    python benchmarks/bench_fidelity.py results --levels collection group --block collections --readme docs/studies.md
 
 Prints the summary table with a 95% bootstrap interval (over targets) for each method's mean relative error
 increase, each selection claim with its numbers and the paired bootstrap interval of every difference it claims
@@ -56,6 +57,7 @@ def fisher_norms(embeddings: Path, method: str) -> dict[str, float] | None:
 LEVEL_NOTES = {
     ("domain", "clade", "order"): "1 = sister orders (same clade), 2 = same domain, 3 = other domain",
     ("entry", "group"): "1 = same source (e.g. two emoji categories), 2 = different sources",
+    ("collection", "group"): "1 = same collection (e.g. two Wesnoth factions), 2 = different collections",
 }
 
 

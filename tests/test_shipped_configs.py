@@ -123,3 +123,33 @@ def test_packaged_reads_what_prepare_packaged_writes_with_the_real_mobilenet_v2(
     assert valid["data"]["resolution"] == 64 and valid["embeddings"]["ttk"]["arch"] == "resnet18"
     assert set(valid["embeddings"]["methods"]) >= {"domain", "task2vec", "task2vec_mc", "pseudotask", "ttk",
                                                    "model2vec", "task2vec_random", "pseudotask_random"}
+
+
+def test_collections_reads_what_prepare_collections_writes_with_two_real_probes():
+    """configs/collections.yaml points at the folders `taskspace prepare collections data/collections` writes and
+    at the data section that command prints (its caps and split options added), keeps the study on real images'
+    probe, resolution and expert training, and embeds with Task2Vec on EfficientNet-Lite0 too (the same settings
+    as on the probe: only the network differs)."""
+    from taskspace.prepare import get_preparer
+
+    cfg, packaged = shipped("collections.yaml"), shipped("packaged.yaml")
+    printed = get_preparer("collections").data_config("data/collections")
+    assert printed["source"] == cfg["data"]["source"] == "combined"
+    assert list(cfg["data"]["combined"]) == list(printed["combined"])  # seven collections, none left out
+    assert len(printed["combined"]) == 7
+    for entry, section in printed["combined"].items():
+        ours = cfg["data"]["combined"][entry]
+        assert {k: ours[k] for k in section} == section, entry
+        assert ours["max_train_per_class"] == ours["max_test_per_class"] == 50, entry
+    for key in ("test_fraction", "min_images"):  # clipart's own split, as in the smaller study
+        assert cfg["data"]["combined"]["clipart"][key] == packaged["data"]["combined"]["clipart"][key]
+    assert cfg["probe"] == packaged["probe"] == {"arch": "mobilenet_v2", "weights": "imagenet"}
+    assert cfg["experts"]["train"] == packaged["experts"]["train"] and cfg["transfer"] == packaged["transfer"]
+    assert cfg["experts"]["min_train_images"] == 200
+    valid = validate_config(copy.deepcopy(cfg))
+    assert valid["data"]["resolution"] == packaged["data"]["resolution"] == 64
+    assert cfg["embeddings"]["probes"] == {"effnet": {"arch": "efficientnet_lite0", "weights": "imagenet"}}
+    assert valid["embeddings"]["variants"]["task2vec_effnet"] == {"method": "task2vec", "probe": "effnet"}
+    assert {"domain", "task2vec", "task2vec_mc", "pseudotask", "ttk", "model2vec",
+            "task2vec_effnet"} == set(valid["embeddings"]["methods"])
+    assert valid["embeddings"]["task2vec"] == validate_config(copy.deepcopy(packaged))["embeddings"]["task2vec"]

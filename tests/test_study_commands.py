@@ -22,7 +22,7 @@ from taskspace.plan import config_digest, effective_config, load_config_files
 
 from conftest import REPO, job_counts, write_config
 from datasets import write_cub_inat, write_stanford_cars
-from packages import ensure_apt, ensure_npm, npm_modules
+from packages import ensure_apt, ensure_npm, ensure_pip_no_deps, npm_modules
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "configs").glob("*.yaml"))]
 COMMAND = re.compile(r"^(?:#\s*)?(snakemake [^#\n]*?--configfile configs/[\w.-]+\.yaml[^#\n]*?)\s*(?:#.*)?$", re.M)
@@ -33,6 +33,8 @@ TREE = ["Snakefile", "rules", "lib", "workflow_scripts", "envs", "report", "slur
 # the real ones but whose task lists do not.
 PLANNED = {
     "packaged.yaml": {"split_task": 21, "train_expert": 21, "import_probe": 1},
+    "collections.yaml": {"split_task": 62, "train_expert": 21, "transfer_batch": 6, "embed_batch": 16,
+                         "import_named_probe": 1},
     "cub_inat.yaml": {"split_task": 50, "train_expert": 50, "transfer_batch": 13, "embed_batch": 13},
     "cub_bp_inat.yaml": {"split_task": 50, "train_expert": 50, "transfer_batch": 13, "embed_batch": 13},
     "cars.yaml": {"split_task": 3, "train_expert": 3, "transfer_batch": 1},
@@ -81,6 +83,23 @@ def _with_fixture_data(tree: Path, name: str, tmp_path: Path) -> None:
     (tree / "configs" / name).write_text(text)
 
 
+_PREPARED: dict[str, Path] = {}
+
+
+def _prepared(part: str, dest: Path, tmp_path_factory) -> None:
+    """``taskspace prepare <part>`` at its default options, as `prepare packaged` and `prepare collections` run it,
+    made once per session and linked at ``dest`` (the emoji from the 32 px sheets of the main npm package instead
+    of the four vendors' packages: the same emoji, classes and tasks)."""
+    if part not in _PREPARED:
+        folder = tmp_path_factory.mktemp("prepared") / part
+        extra = {"emoji": ["--size", "32", "--packages", str(npm_modules("emoji-datasource"))],
+                 "openmoji": ["--packages", str(npm_modules("openmoji"))]}.get(part, [])
+        assert main(["prepare", part, str(folder), *extra]) == 0
+        _PREPARED[part] = folder
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.symlink_to(_PREPARED[part], target_is_directory=True)
+
+
 def _dry_run(tree: Path, command: str) -> subprocess.CompletedProcess:
     words = shlex.split(command)
     assert words[0] == "snakemake"
@@ -104,7 +123,7 @@ def test_every_shipped_config_has_a_documented_command_and_every_command_a_confi
 
 @pytest.mark.workflow
 @pytest.mark.parametrize("name", sorted(PLANNED))
-def test_the_documented_command_reads_its_file_alone_and_plans_what_the_docs_state(name, tmp_path):
+def test_the_documented_command_reads_its_file_alone_and_plans_what_the_docs_state(name, tmp_path, tmp_path_factory):
     tree = _clone(tmp_path)
     if name == "packaged.yaml":
         for reason in (ensure_npm("emoji-datasource"), ensure_apt("openclipart-png"),
@@ -112,11 +131,16 @@ def test_the_documented_command_reads_its_file_alone_and_plans_what_the_docs_sta
             assert reason is None, reason
         # what `taskspace prepare packaged data/packaged` writes, with the emoji drawn from the 32 px sheets of
         # the main npm package instead of the four vendors' packages (the same emoji, classes and tasks)
-        with contextlib.chdir(tree):
-            assert main(["prepare", "emoji", "data/packaged/emoji", "--size", "32",
-                         "--packages", str(npm_modules("emoji-datasource"))]) == 0
-            assert main(["prepare", "clipart", "data/packaged/clipart"]) == 0
-            assert main(["prepare", "fashion_mnist", "data/packaged/fashion_mnist"]) == 0
+        for part in ("emoji", "clipart", "fashion_mnist"):
+            _prepared(part, tree / "data" / "packaged" / part, tmp_path_factory)
+    if name == "collections.yaml":
+        for reason in (ensure_npm("emoji-datasource"), ensure_npm("openmoji"), ensure_apt("openclipart-png"),
+                       ensure_apt("dataset-fashion-mnist"), ensure_apt("wesnoth-1.16-data"),
+                       ensure_apt("tuxpaint-stamps-default"), ensure_pip_no_deps("animal-mnist")):
+            assert reason is None, reason
+        # what `taskspace prepare collections data/collections` writes, the emoji as above
+        for part in ("emoji", "clipart", "fashion_mnist", "wesnoth", "animal_mnist", "openmoji", "tuxpaint"):
+            _prepared(part, tree / "data" / "collections" / part, tmp_path_factory)
     _with_fixture_data(tree, name, tmp_path)
     with contextlib.chdir(tree):
         expected = effective_config(load_config_files([Path("configs") / name]))
