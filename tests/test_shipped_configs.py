@@ -13,7 +13,7 @@ from taskspace.plan import validate_config
 from taskspace.data import plan_tasks
 
 from conftest import REPO, job_counts, snakemake
-from datasets import reference_task_names, write_cub_inat, write_stanford_cars
+from datasets import fit_sample_minimums, reference_task_names, write_cub_inat, write_stanford_cars
 
 
 
@@ -39,7 +39,7 @@ def cub_inat_config(tmp_path: Path, name: str = "cub_inat.yaml", cub_attributes:
     cub["root"] = str(fixture["config"]["combined"]["cub"]["root"])
     cub["taxonomy"] = str(fixture["config"]["combined"]["cub"]["taxonomy"])
     inat["root"] = str(fixture["config"]["combined"]["inat"]["root"])
-    return cfg
+    return fit_sample_minimums(cfg)
 
 
 def test_cub_inat_is_the_published_meta_task():
@@ -96,7 +96,7 @@ def test_cars_dry_runs_one_task_per_manufacturer_with_several_models(tmp_path, c
     fixture = write_stanford_cars(tmp_path / "data")
     cfg = shipped("cars.yaml")
     cfg["data"]["stanford_cars"]["root"] = str(fixture["root"])
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(fit_sample_minimums(cfg)))
     assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
     assert "3 tasks" in capsys.readouterr().out  # Aston Martin, BMW, Land Rover; the one-model makes are skipped
     dry = snakemake(tmp_path, "-n")

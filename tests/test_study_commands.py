@@ -21,7 +21,7 @@ from taskspace.cli import main
 from taskspace.plan import config_digest, effective_config, load_config_files
 
 from conftest import REPO, job_counts, write_config
-from datasets import write_cub_inat, write_stanford_cars
+from datasets import fit_sample_minimums, write_cub_inat, write_stanford_cars
 from packages import ensure_apt, ensure_npm, ensure_pip_no_deps, npm_modules
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md")), *sorted((REPO / "configs").glob("*.yaml"))]
@@ -66,7 +66,8 @@ def _clone(tmp_path: Path) -> Path:
 
 def _with_fixture_data(tree: Path, name: str, tmp_path: Path) -> None:
     """configs/<name> in the tree: the shipped file, its data roots pointed at a fixture where the study's data is
-    not installable here (the only change)."""
+    not installable here and the embeddings' sample minimums lowered to the fixture's few images (the only
+    changes)."""
     cfg = yaml.safe_load((REPO / "configs" / name).read_text())
     if name.startswith("cub"):
         fixture = write_cub_inat(tmp_path / "data", cub_attributes=name.startswith("cub_bp"))["config"]["combined"]
@@ -74,10 +75,10 @@ def _with_fixture_data(tree: Path, name: str, tmp_path: Path) -> None:
             for key in ("root", "taxonomy"):
                 if key in cfg["data"]["combined"][entry]:
                     cfg["data"]["combined"][entry][key] = str(fixture[entry][key])
-        text = yaml.safe_dump(cfg, sort_keys=False)
+        text = yaml.safe_dump(fit_sample_minimums(cfg), sort_keys=False)
     elif name == "cars.yaml":
         cfg["data"]["stanford_cars"]["root"] = str(write_stanford_cars(tmp_path / "data")["root"])
-        text = yaml.safe_dump(cfg, sort_keys=False)
+        text = yaml.safe_dump(fit_sample_minimums(cfg), sort_keys=False)
     else:
         text = (REPO / "configs" / name).read_text()
     (tree / "configs" / name).write_text(text)
@@ -174,6 +175,28 @@ def test_a_config_valid_alone_but_not_as_a_run_stops_check_config_naming_the_key
     write_config(tmp_path, experts={"min_train_images": 10**6})
     assert main(["check-config", str(tmp_path / "config.yaml")]) == 2
     assert "experts.min_train_images" in capsys.readouterr().err
+
+
+def test_a_task_below_an_embeddings_sample_minimum_stops_the_plan_naming_the_key_and_the_tasks(tmp_path, capsys):
+    # the tiny config's tasks have 10 (geometric-c1-o1), 15 (organic-c1-o2) and 21 (organic-c1-o1) training images
+    cfg = yaml.safe_load((REPO / "tests" / "configs" / "tiny.yaml").read_text())
+    embeddings = cfg["embeddings"]
+    embeddings["methods"] = ["domain", "task2vec_random"]
+    embeddings["variants"] = {"task2vec_random": {"method": "task2vec", "probe": "random"}}
+    embeddings["task2vec"]["min_samples"] = 16
+    write_config(tmp_path, embeddings=embeddings)
+    assert main(["check-config", str(tmp_path / "config.yaml")]) == 2
+    err = capsys.readouterr().err
+    # the variant reads its method's section, so that key is named, with every task below it
+    assert ("config key embeddings.task2vec.min_samples: 16, but 2 task(s) have fewer training images: "
+            "geometric-c1-o1 (10), organic-c1-o2 (15)") in err
+    embeddings["variants"]["task2vec_random"]["min_samples"] = 10  # the variant's own key, and it is met
+    write_config(tmp_path, embeddings=embeddings)
+    assert main(["check-config", str(tmp_path / "config.yaml")]) == 0
+    embeddings["variants"]["task2vec_random"]["min_samples"] = 11
+    write_config(tmp_path, embeddings=embeddings)
+    assert main(["check-config", str(tmp_path / "config.yaml")]) == 2
+    assert "embeddings.variants.task2vec_random.min_samples: 11, but 1 task(s)" in capsys.readouterr().err
 
 
 @pytest.mark.workflow

@@ -207,11 +207,32 @@ class RunPlan:
                                   f"embeddings.probes (declared: {sorted(declared) or 'none'})")
         self.named_probes = {name: declared[name] for name in
                              sorted({self._method[m].probe for m in self.methods} - {"pretrained", "random"})}
+        self._check_sample_minimums(config)
         # learned from other embeddings and the transfer matrix (MODEL2VEC)
         self.derived_methods = [m for m in self.methods if self._method[m].derived]
         self.embed_methods = [m for m in self.methods if m not in self.derived_methods]
         # Two-stage selectors: their embeddings and scores must be configured (full names checked when scoring).
         rerank_selectors(config["selection"]["rerank"], self.methods, config["transfer"]["scores"], entries_only=True)
+
+    def _check_sample_minimums(self, config: dict) -> None:
+        """A method with a sample minimum (``min_samples``) refuses a task with fewer training images: say so before
+        any job runs, naming the key and every such task, rather than stopping the run at its embeddings."""
+        for m in self.methods:
+            minimum = getattr(self._method[m].settings, "min_samples", None)
+            if minimum is None:
+                continue
+            short = [t for t in self.tasks if self.specs[t].n_train < minimum]
+            if short:
+                variant = config["embeddings"].get("variants", {}).get(m) or {}
+                where = (f"embeddings.variants.{m}" if "min_samples" in variant
+                         else f"embeddings.{self.method_configs[m][0]}")  # a variant takes its method's section
+                listed = ", ".join(f"{t} ({self.specs[t].n_train})" for t in short[:10])
+                more = f" and {len(short) - 10} more" if len(short) > 10 else ""
+                raise ConfigError(
+                    f"config key {where}.min_samples: {minimum}, but {len(short)} task(s) have fewer training images: "
+                    f"{listed}{more}. Leave them out (data.tasks, or the data source's min_images / min_classes) or "
+                    "lower the minimum"
+                )
 
     # -- inputs ------------------------------------------------------------------------------------------------------
 
