@@ -121,6 +121,7 @@ def test_every_generated_block_is_in_the_docs_once():
     with --readme: each block must exist, closed, exactly once."""
     texts = {p: p.read_text() for p in [README, *PAGES]}
     for name, page in {"world": "studies.md", "replicates": "studies.md", "packaged": "studies.md",
+                       "collections": "studies.md",
                        "durability": "benchmarks.md",
                        "reproducible": "operations.md"}.items():
         begin, end = f"<!-- {name}:begin -->", f"<!-- {name}:end -->"
